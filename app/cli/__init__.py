@@ -1,0 +1,1 @@
+"""The ``cadre`` command line."""

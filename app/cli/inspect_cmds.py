@@ -1,0 +1,96 @@
+"""``cadre specialists``, ``cadre doctor`` and ``cadre setup``: look at the catalog and the machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from app.cli.output import human_bytes, note
+from app.core.catalog import CatalogEntry
+from app.core.doctor import DoctorReport, gather_report
+from app.core.embedded import prepare_model
+from app.core.service import CadreService
+from app.core.tasks import run_job
+
+
+def entry_as_dict(entry: CatalogEntry) -> dict[str, Any]:
+    manifest, model = entry.manifest, entry.manifest.model
+    return {
+        "id": manifest.id,
+        "name": manifest.name,
+        "domain": manifest.domain,
+        "description": manifest.description,
+        "state": entry.state.value,
+        "license": manifest.license,
+        "context_size": manifest.context_size,
+        "model": {
+            "source": model.source,
+            "repo": model.repo,
+            "package": model.package,
+            "file": model.file,
+            "revision": model.revision if model.source == "huggingface" else "",
+            "parameters": model.parameters,
+            "quantization": model.quantization,
+            "size_bytes": model.size_bytes,
+            "path": str(entry.model_path),
+        },
+    }
+
+
+def run_specialists(service: CadreService, args: argparse.Namespace) -> int:
+    entries = service.catalog.entries()
+    if args.json:
+        print(json.dumps([entry_as_dict(entry) for entry in entries], indent=2))
+        return 0
+    print(f"{'ID':<10} {'DOMAIN':<8} {'STATE':<14} {'SIZE':>9}  MODEL")
+    for entry in entries:
+        model = entry.manifest.model
+        source = model.repo or model.package
+        size = human_bytes(model.size_bytes) if model.size_bytes else "?"
+        print(
+            f"{entry.manifest.id:<10} {entry.manifest.domain:<8} {entry.state.value:<14} "
+            f"{size:>9}  {model.parameters} {model.quantization} ({source})"
+        )
+    return 0
+
+
+def _format_report(report: DoctorReport) -> list[str]:
+    cpu = report.cpu
+    lines = [
+        f"Cadre {report.cadre} on Python {report.python}, {report.os}",
+        f"CPU      {cpu.name}",
+        f"         {cpu.physical_cores} physical cores, {cpu.logical_cores} logical",
+        f"         instruction sets: {' '.join(cpu.instruction_sets) or 'unknown'}",
+        f"RAM      {human_bytes(report.ram_available_bytes)} free of "
+        f"{human_bytes(report.ram_total_bytes)}",
+    ]
+    for gpu in report.gpus or []:
+        lines.append(
+            f"GPU      {gpu.name}: {human_bytes(gpu.free_bytes)} free of "
+            f"{human_bytes(gpu.total_bytes)} (driver {gpu.driver})"
+        )
+    if not report.gpus:
+        lines.append("GPU      none found (NVIDIA via NVML)")
+    offload = {True: "yes", False: "no (CPU-only build)", None: "unknown"}[report.llama_gpu_offload]
+    lines += [f"llama.cpp GPU offload: {offload}", f"llama.cpp: {report.llama_system_info}", ""]
+    lines += [f"{name:<26} {version}" for name, version in report.versions.items()]
+    lines += [""] + [f"{name:<9} {path}" for name, path in report.paths.items()]
+    return lines
+
+
+def run_doctor(service: CadreService, args: argparse.Namespace) -> int:
+    report = gather_report()
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print("\n".join(_format_report(report)))
+    return 0
+
+
+def run_setup(service: CadreService, args: argparse.Namespace) -> int:
+    """Make the embedded default models ready on disk (used by ``make run``)."""
+    for entry in service.catalog.ready():
+        path = run_job(prepare_model(entry), lambda progress: note(progress.message))
+        note(f"{entry.manifest.id}: {path}")
+    return 0

@@ -1,0 +1,93 @@
+"""Entry point of the ``cadre`` command. Imports stay light so ``cadre --help`` is instant: each
+command's module, and anything heavy, is imported only when that command runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from importlib import import_module
+
+from app import __version__
+
+# command -> (module, function) inside app.cli; resolved only when run
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "ask": ("converse", "run_ask"),
+    "chat": ("converse", "run_chat"),
+    "specialists": ("inspect_cmds", "run_specialists"),
+    "doctor": ("inspect_cmds", "run_doctor"),
+    "setup": ("inspect_cmds", "run_setup"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cadre",
+        description="A team of small, private AI specialists on your own computer. "
+        "With no command, opens the Cadre window.",
+    )
+    parser.add_argument("--version", action="version", version=f"cadre {__version__}")
+    parser.add_argument(
+        "--self-test", action="store_true", help="open the window, run one chat turn, exit"
+    )
+    parser.add_argument("--screenshot", metavar="PATH", help="with --self-test: save the window")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    ask = commands.add_parser("ask", help="ask one question and stream the answer")
+    ask.add_argument("question", nargs="*", help="the question (read from stdin when absent)")
+    ask.add_argument("--specialist", metavar="ID", help="answer with this specialist")
+    chat = commands.add_parser("chat", help="chat in the terminal")
+    chat.add_argument("--specialist", metavar="ID", help="chat with this specialist")
+    specialists = commands.add_parser("specialists", help="list specialists and install state")
+    specialists.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor = commands.add_parser("doctor", help="describe this machine and installation")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    commands.add_parser("setup", help="prepare the built-in offline models")
+    commands.add_parser("gui", help="open the Cadre window (the default)")
+    return parser
+
+
+def _run_command(name: str, args: argparse.Namespace) -> int:
+    from app.core.service import CadreService
+
+    module_name, function_name = _COMMANDS[name]
+    command: Callable[..., int] = getattr(import_module(f"app.cli.{module_name}"), function_name)
+    service = CadreService()
+    try:
+        return command(service, args)
+    finally:
+        service.close()
+
+
+def _report_bug(exc: BaseException) -> int:
+    from app.core.crashlog import write_crash_log
+
+    text = "".join(traceback.format_exception(exc))
+    path = write_crash_log(text)
+    print(text, file=sys.stderr)
+    print(f"This is a bug in Cadre. The details above were saved to {path}.", file=sys.stderr)
+    return 70
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from app.core.errors import CadreError, Cancelled
+
+    try:
+        if args.command in (None, "gui"):
+            from pathlib import Path
+
+            from app.ui.app import run_app
+
+            shot = Path(args.screenshot) if args.screenshot else None
+            return run_app(self_test=args.self_test, screenshot=shot)
+        return _run_command(args.command, args)
+    except CadreError as exc:
+        print(f"cadre: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(exc.hint, file=sys.stderr)
+        return 1
+    except (Cancelled, KeyboardInterrupt):
+        return 130
+    except Exception as exc:
+        return _report_bug(exc)

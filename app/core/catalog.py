@@ -1,0 +1,104 @@
+"""The specialist catalog: every manifest (built-in and the user's own) with its install state."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from app.core.errors import CadreError, ModelNotInstalledError
+from app.core.paths import DataPaths
+from specialists import SpecialistManifest, builtin_manifest_dir, load_manifests
+from specialists.loader import ManifestError
+
+_SAFE_PART = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class InstallState(Enum):
+    INSTALLED = "installed"
+    EMBEDDED = "embedded"  # ships with Cadre (a Python package); made ready on first use
+    NOT_INSTALLED = "not installed"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    manifest: SpecialistManifest
+    state: InstallState
+    model_path: Path
+
+    @property
+    def ready(self) -> bool:
+        return self.state is not InstallState.NOT_INSTALLED
+
+
+def _safe(part: str) -> str:
+    """A single path component that cannot climb out of the models folder."""
+    cleaned = _SAFE_PART.sub("_", part).strip(".")
+    return cleaned or "_"
+
+
+class Catalog:
+    def __init__(self, paths: DataPaths) -> None:
+        self._paths = paths
+        try:
+            self._manifests = load_manifests(builtin_manifest_dir(), paths.data / "specialists")
+        except ManifestError as exc:
+            raise CadreError(
+                f"A specialist manifest is invalid: {exc}",
+                hint=f"Fix or remove the file in {paths.data / 'specialists'}.",
+            ) from exc
+
+    def ids(self) -> list[str]:
+        return list(self._manifests)
+
+    def manifest(self, specialist_id: str) -> SpecialistManifest:
+        try:
+            return self._manifests[specialist_id]
+        except KeyError:
+            known = ", ".join(self._manifests)
+            raise CadreError(
+                f"There is no specialist '{specialist_id}'.", hint=f"Known: {known}."
+            ) from None
+
+    def model_path(self, manifest: SpecialistManifest) -> Path:
+        """Where the GGUF lives. Keyed by source, not by specialist, so two specialists that share
+        one model file share one download."""
+        model = manifest.model
+        if model.source == "local":
+            return Path(model.path).expanduser()
+        if model.source == "pypi":
+            return self._paths.models / "pypi" / _safe(model.package) / _safe(model.file)
+        owner, _, name = model.repo.partition("/")
+        return self._paths.models / "hf" / _safe(owner) / _safe(name) / _safe(model.file)
+
+    def entry(self, specialist_id: str) -> CatalogEntry:
+        manifest = self.manifest(specialist_id)
+        path = self.model_path(manifest)
+        if path.is_file():
+            state = InstallState.INSTALLED
+        elif manifest.model.source == "pypi" and _package_present(manifest.model.package):
+            state = InstallState.EMBEDDED
+        else:
+            state = InstallState.NOT_INSTALLED
+        return CatalogEntry(manifest, state, path)
+
+    def entries(self) -> list[CatalogEntry]:
+        return [self.entry(specialist_id) for specialist_id in self._manifests]
+
+    def ready(self) -> list[CatalogEntry]:
+        return [entry for entry in self.entries() if entry.ready]
+
+    def require_ready(self, specialist_id: str) -> CatalogEntry:
+        entry = self.entry(specialist_id)
+        if not entry.ready:
+            raise ModelNotInstalledError(
+                f"The {entry.manifest.name} specialist is not installed yet.",
+                hint=f"Download it with: cadre pull {specialist_id}",
+            )
+        return entry
+
+
+def _package_present(package: str) -> bool:
+    return importlib.util.find_spec(package.replace("-", "_")) is not None

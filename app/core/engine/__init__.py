@@ -1,0 +1,1 @@
+"""The inference engine: llama.cpp in a worker process, driven through a small typed protocol."""

@@ -1,0 +1,313 @@
+"""llama-cpp-python behind a small interface. Runs inside the engine worker process only.
+
+One model is kept loaded and reused while the same file and settings are asked for. Follow-up turns
+reuse the KV cache: the prompt is planned so that last turn's tokens are a prefix of this turn's.
+"""
+
+from __future__ import annotations
+
+import codecs
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from app.core.engine.prompt import (
+    PromptFormat,
+    StopScanner,
+    TranscriptFormat,
+    TurnMemory,
+    fit_messages,
+    plan_prompt_tokens,
+)
+from app.core.engine.protocol import (
+    ChatMessage,
+    Generate,
+    GenerationStats,
+    LoadModel,
+    ModelLoaded,
+)
+from app.core.errors import CadreError, ModelLoadError
+from app.core.gguf_header import GGUFHeader, read_gguf_header
+from app.core.hardware import estimate_gpu_layers, nvidia_gpus
+
+
+@dataclass(frozen=True)
+class TemplateFormat:
+    """The model's own chat template, rendered by llama-cpp-python's sandboxed Jinja formatter."""
+
+    with_prompt: Any
+    without_prompt: Any
+    stop: Sequence[str]
+
+    def render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool) -> str:
+        formatter = self.with_prompt if add_generation_prompt else self.without_prompt
+        payload = [{"role": m.role, "content": m.content} for m in messages]
+        try:
+            return str(formatter(messages=payload).prompt)
+        except Exception:
+            return str(formatter(messages=_merge_system_into_user(payload)).prompt)
+
+
+def _merge_system_into_user(payload: list[dict[str, str]]) -> list[dict[str, str]]:
+    system = [m["content"] for m in payload if m["role"] == "system"]
+    rest = [dict(m) for m in payload if m["role"] != "system"]
+    if system and rest and rest[0]["role"] == "user":
+        rest[0]["content"] = "\n\n".join([*system, rest[0]["content"]])
+    return rest
+
+
+def _make_format(llama: Any, header: GGUFHeader) -> PromptFormat:
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = header.chat_template
+    if not template:
+        return TranscriptFormat()
+    model = llama._model
+    eos = model.token_get_text(model.token_eos()) if model.token_eos() != -1 else ""
+    bos = model.token_get_text(model.token_bos()) if model.token_bos() != -1 else ""
+    return TemplateFormat(
+        with_prompt=Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=True),
+        without_prompt=Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=False),
+        stop=(eos,) if eos else (),
+    )
+
+
+def _plan_gpu_layers(request: LoadModel, header: GGUFHeader, path: Path) -> tuple[int, str]:
+    import llama_cpp
+
+    if request.n_gpu_layers >= 0:
+        return request.n_gpu_layers, ""
+    if not llama_cpp.llama_supports_gpu_offload():
+        return 0, "This build of llama.cpp runs on the CPU only."
+    gpus = nvidia_gpus()
+    if not gpus:
+        return 0, "No GPU found; running on the CPU."
+    gpu = max(gpus, key=lambda g: g.free_bytes)
+    kv_bytes = kv_cache_bytes(header, request.n_ctx)
+    layers = estimate_gpu_layers(path.stat().st_size, header.block_count, kv_bytes, gpu.free_bytes)
+    return layers, f"{layers} of {header.block_count + 1} layers on {gpu.name}."
+
+
+def kv_cache_bytes(header: GGUFHeader, n_ctx: int) -> int:
+    """f16 K and V for every layer at ``n_ctx`` tokens."""
+    heads = int(header.arch_value("attention.head_count", 0) or 0)
+    kv_heads = int(header.arch_value("attention.head_count_kv", heads) or heads)
+    embd = int(header.arch_value("embedding_length", 0) or 0)
+    head_dim = int(header.arch_value("attention.key_length", embd // heads if heads else 0) or 0)
+    return 2 * 2 * header.block_count * n_ctx * kv_heads * head_dim
+
+
+class LlamaBackend:
+    def __init__(self) -> None:
+        self._llama: Any = None
+        self._loaded: LoadModel | None = None
+        self._format: PromptFormat = TranscriptFormat()
+        self._add_bos = True
+        self._bos_text = ""
+        self._memory = TurnMemory()
+        self._info: ModelLoaded | None = None
+
+    def load(self, request: LoadModel) -> ModelLoaded:
+        if self._llama is not None and request == self._loaded and self._info is not None:
+            return ModelLoaded(**{**self._info.__dict__, "reused": True})
+        self.unload()
+        started = time.perf_counter()
+        path = Path(request.path)
+        header = read_gguf_header(path)
+        layers, note = _plan_gpu_layers(request, header, path)
+        self._llama, layers, note = self._open(request, layers, note)
+        self._format = _make_format(self._llama, header)
+        self._add_bos = str(header.metadata.get("tokenizer.ggml.add_bos_token", True)) != "False"
+        bos = self._llama._model.token_bos()
+        self._bos_text = self._llama._model.token_get_text(bos) if bos != -1 else ""
+        self._loaded = request
+        self._info = ModelLoaded(
+            path=request.path,
+            n_ctx=self._llama.n_ctx(),
+            n_gpu_layers=layers,
+            gpu_note=note,
+            load_seconds=time.perf_counter() - started,
+            reused=False,
+            has_chat_template=bool(header.chat_template),
+            worker_rss_bytes=psutil.Process().memory_info().rss,
+        )
+        return self._info
+
+    def _open(self, request: LoadModel, layers: int, note: str) -> tuple[Any, int, str]:
+        from llama_cpp import Llama
+
+        def build(gpu_layers: int) -> Any:
+            return Llama(
+                model_path=request.path,
+                n_ctx=request.n_ctx,
+                n_threads=request.n_threads,
+                n_threads_batch=request.n_threads,
+                n_batch=request.n_batch,
+                n_gpu_layers=gpu_layers,
+                verbose=False,
+            )
+
+        try:
+            return build(layers), layers, note
+        except (ValueError, RuntimeError, OSError) as exc:
+            if layers <= 0:
+                raise ModelLoadError(
+                    f"llama.cpp could not load {Path(request.path).name}: {exc}",
+                    hint="The file may be damaged or of an architecture this version does not know.",
+                ) from exc
+            return build(0), 0, f"GPU offload failed ({exc}); running on the CPU instead."
+
+    def unload(self) -> None:
+        if self._llama is not None:
+            self._llama.close()
+        self._llama, self._loaded, self._info = None, None, None
+        self._memory.clear()
+
+    def _tokenize(self, text: str, *, start: bool) -> list[int]:
+        special = not isinstance(self._format, TranscriptFormat)
+        add_bos = (
+            start and self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
+        )
+        tokens: list[int] = self._llama.tokenize(
+            text.encode("utf-8"), add_bos=add_bos, special=special
+        )
+        return tokens
+
+    def _prompt_tokens(
+        self, messages: Sequence[ChatMessage], max_tokens: int
+    ) -> tuple[str, list[int]]:
+        n_ctx = int(self._llama.n_ctx())
+        budget = n_ctx - min(max_tokens, n_ctx // 2)
+
+        def count(candidate: Sequence[ChatMessage]) -> int:
+            return len(self._tokenize(self._format.render(candidate, True), start=True))
+
+        kept = fit_messages(messages, count, budget)
+        text = self._format.render(kept, True)
+        tokens = plan_prompt_tokens(
+            text,
+            self._memory,
+            lambda t: self._tokenize(t, start=True),
+            lambda t: self._tokenize(t, start=False),
+        )
+        if len(tokens) >= n_ctx - 1:
+            raise CadreError(
+                f"The message is too long for this specialist ({len(tokens)} tokens; "
+                f"its context holds {n_ctx}).",
+                hint="Shorten it, or start a new conversation.",
+            )
+        return text, tokens
+
+    def generate(
+        self, request: Generate, cancelled: Callable[[], bool], emit: Callable[[str], None]
+    ) -> GenerationStats:
+        if self._llama is None:
+            raise CadreError("No model is loaded.")
+        started = time.perf_counter()
+        sampling = request.sampling
+        prompt_text, tokens = self._prompt_tokens(request.messages, sampling.max_tokens)
+        cached = _common_prefix(self._llama._input_ids[: self._llama.n_tokens].tolist(), tokens)
+        max_new = min(sampling.max_tokens, int(self._llama.n_ctx()) - len(tokens))
+        if sampling.seed >= 0:
+            self._llama.set_seed(sampling.seed)
+        run = _Run(self._format.stop, emit)
+        stream = self._llama.generate(
+            tokens,
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+        )
+        finish = run.consume(stream, self._is_end, self._llama.detokenize, max_new, cancelled)
+        self._memory = run.memory(prompt_text, tokens)
+        ended = time.perf_counter()
+        return GenerationStats(
+            prompt_tokens=len(tokens),
+            cached_tokens=min(cached, len(tokens)),
+            completion_tokens=len(run.tokens),
+            ttft_s=run.first_token_at - started if run.first_token_at else ended - started,
+            decode_s=ended - run.first_token_at if run.first_token_at else 0.0,
+            total_s=ended - started,
+            finish_reason=finish,
+        )
+
+    def _is_end(self, token: int) -> bool:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(self._llama._model.vocab, token))
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    size = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        size += 1
+    return size
+
+
+class _Run:
+    """One reply being streamed: tokens, visible text, and where text and tokens line up."""
+
+    def __init__(self, stops: Sequence[str], emit: Callable[[str], None]) -> None:
+        self.tokens: list[int] = []
+        self.first_token_at = 0.0
+        self._scanner = StopScanner(stops)
+        self._emit = emit
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._boundaries: list[tuple[int, int]] = []  # (token count, text length) at whole chars
+
+    def consume(
+        self,
+        stream: Any,
+        is_end: Callable[[int], bool],
+        detokenize: Callable[[list[int]], bytes],
+        max_new: int,
+        cancelled: Callable[[], bool],
+    ) -> str:
+        for token in stream:
+            if not self.first_token_at:
+                self.first_token_at = time.perf_counter()
+            if is_end(token):
+                return self._finish("stop")
+            self.tokens.append(token)
+            self._add_text(self._decoder.decode(detokenize([token])))
+            if self._scanner.stopped:
+                return "stop"
+            if len(self.tokens) >= max_new:
+                return self._finish("length")
+            if cancelled():
+                return self._finish("cancelled")
+        return self._finish("stop")
+
+    def _add_text(self, piece: str) -> None:
+        visible = self._scanner.feed(piece)
+        if not self._decoder.getstate()[0]:
+            self._boundaries.append((len(self.tokens), len(self._scanner.text)))
+        if visible:
+            self._emit(visible)
+
+    def _finish(self, reason: str) -> str:
+        self._add_text(self._decoder.decode(b"", final=True))
+        tail = self._scanner.flush()
+        if tail:
+            self._emit(tail)
+        return reason
+
+    def memory(self, prompt_text: str, prompt_tokens: list[int]) -> TurnMemory:
+        """What the KV cache holds now, trimmed to the last token that ends inside the kept reply
+        text (trailing whitespace and any stop string are not part of the reply as stored)."""
+        keep = len(self._scanner.text.rstrip())
+        count, length = 0, 0
+        for tokens_so_far, text_length in self._boundaries:
+            if text_length > keep:
+                break
+            count, length = tokens_so_far, text_length
+        return TurnMemory(
+            prompt_text, list(prompt_tokens), self._scanner.text[:length], self.tokens[:count]
+        )

@@ -1,0 +1,73 @@
+"""The one place that decides where Cadre keeps its files.
+
+By default the platform's conventional folders (platformdirs); when ``CADRE_HOME`` is set,
+everything lives under that one folder instead (tests, portable installs, several profiles).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from app import APP_NAME
+
+HOME_ENV = "CADRE_HOME"
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Every folder and file Cadre writes to. Created on first use, never at import time."""
+
+    data: Path
+    config: Path
+    cache: Path
+    logs: Path
+
+    @property
+    def models(self) -> Path:
+        return self.data / "models"
+
+    @property
+    def database(self) -> Path:
+        return self.data / "cadre.db"
+
+    @property
+    def settings(self) -> Path:
+        return self.config / "settings.json"
+
+    @property
+    def crash_log(self) -> Path:
+        return self.logs / "crash.log"
+
+    @property
+    def worker_log(self) -> Path:
+        return self.logs / "engine-worker.log"
+
+    def ensure(self) -> DataPaths:
+        for folder in (self.data, self.config, self.cache, self.logs, self.models):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def as_dict(self) -> dict[str, str]:
+        names = ("data", "config", "cache", "logs", "models", "database", "settings")
+        return {name: str(getattr(self, name)) for name in names}
+
+
+def data_paths() -> DataPaths:
+    """The paths in force now: re-read each call so tests can point ``CADRE_HOME`` elsewhere."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        root = Path(home).expanduser().resolve()
+        return DataPaths(
+            data=root / "data", config=root / "config", cache=root / "cache", logs=root / "logs"
+        )
+    dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
+    return DataPaths(
+        data=Path(dirs.user_data_dir),
+        config=Path(dirs.user_config_dir),
+        cache=Path(dirs.user_cache_dir),
+        logs=Path(dirs.user_log_dir),
+    )

@@ -1,0 +1,150 @@
+"""The core facade that the CLI and the window both drive: catalog, conversations and engine.
+
+Built once at start-up (the composition root passes it down); nothing here is a global.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from app.core.catalog import Catalog, CatalogEntry
+from app.core.embedded import prepare_model
+from app.core.engine.client import EngineClient
+from app.core.engine.protocol import ChatMessage, LoadModel, ModelLoaded, SamplingParams
+from app.core.errors import CadreError
+from app.core.hardware import physical_cores
+from app.core.paths import DataPaths, data_paths
+from app.core.storage import ConversationStore, StoredMessage, open_database
+from app.core.storage.conversations import MessageTimings
+from app.core.tasks import CancelToken, Job, Progress
+from specialists import SpecialistManifest
+
+
+@dataclass(frozen=True)
+class ModelReady:
+    specialist_id: str
+    info: ModelLoaded
+
+
+@dataclass(frozen=True)
+class ReplyChunk:
+    text: str
+
+
+ReplyEvent = Progress | ModelReady | ReplyChunk
+
+
+def sampling_for(manifest: SpecialistManifest) -> SamplingParams:
+    s = manifest.sampling
+    return SamplingParams(
+        temperature=s.temperature,
+        top_p=s.top_p,
+        top_k=s.top_k,
+        min_p=s.min_p,
+        repeat_penalty=s.repeat_penalty,
+        max_tokens=s.max_tokens,
+    )
+
+
+def history_for(manifest: SpecialistManifest, stored: list[StoredMessage]) -> list[ChatMessage]:
+    """The prompt's messages: the specialist's system prompt, then the conversation with runs of one
+    role merged (a cancelled reply leaves two user turns in a row, which strict templates refuse)."""
+    merged: list[ChatMessage] = [ChatMessage("system", manifest.system_prompt)]
+    for message in stored:
+        if not message.content:
+            continue
+        if len(merged) > 1 and merged[-1].role == message.role:
+            merged[-1] = ChatMessage(message.role, f"{merged[-1].content}\n\n{message.content}")
+        else:
+            merged.append(ChatMessage(message.role, message.content))
+    return merged
+
+
+class CadreService:
+    def __init__(self, paths: DataPaths | None = None, engine: EngineClient | None = None) -> None:
+        self.paths = (paths or data_paths()).ensure()
+        self.catalog = Catalog(self.paths)
+        self.engine = engine or EngineClient(log_path=self.paths.worker_log)
+        self._db: sqlite_utils.Database | None = None
+        self._conversations: ConversationStore | None = None
+
+    @property
+    def conversations(self) -> ConversationStore:
+        if self._conversations is None:
+            self._db = open_database(self.paths.database)
+            self._conversations = ConversationStore(self._db)
+        return self._conversations
+
+    def default_specialist(self) -> CatalogEntry:
+        """The general-purpose specialist to use when none is asked for: an installed download beats
+        the small built-in one."""
+        candidates = [entry for entry in self.catalog.ready() if entry.manifest.domain == "general"]
+        candidates.sort(key=lambda entry: entry.manifest.model.source == "pypi")
+        if not candidates:
+            raise CadreError("No general specialist is installed.", hint="Run: cadre pull general")
+        return candidates[0]
+
+    def load_specialist(self, specialist_id: str) -> Job[ModelLoaded]:
+        entry = self.catalog.require_ready(specialist_id)
+        path = yield from prepare_model(entry)
+        request = LoadModel(
+            path=str(path),
+            n_ctx=entry.manifest.context_size,
+            n_threads=physical_cores(),
+            n_batch=512,
+        )
+        if self.engine.loaded != request:
+            yield Progress(f"Loading {entry.manifest.name}…")
+        return self.engine.load(request)
+
+    def reply(
+        self, conversation_id: str, text: str, specialist_id: str, cancel: CancelToken | None = None
+    ) -> Generator[ReplyEvent, None, StoredMessage | None]:
+        """Store the user's message, stream the specialist's reply, store it when complete.
+
+        Returns the stored reply, or ``None`` when it was cancelled before any text came.
+        """
+        store = self.conversations
+        manifest = self.catalog.manifest(specialist_id)
+        store.add_message(conversation_id, "user", text.strip(), specialist_id)
+        info = yield from self.load_specialist(specialist_id)
+        yield ModelReady(specialist_id, info)
+        history = history_for(manifest, store.messages(conversation_id))
+        stream = self.engine.generate(history, sampling_for(manifest), cancel)
+        parts: list[str] = []
+        while True:
+            try:
+                chunk = next(stream)
+            except StopIteration as stop:
+                stats = stop.value
+                break
+            parts.append(chunk)
+            yield ReplyChunk(chunk)
+        content = "".join(parts).strip()
+        if not content and stats.finish_reason == "cancelled":
+            return None
+        timings = MessageTimings(
+            prompt_tokens=stats.prompt_tokens,
+            cached_tokens=stats.cached_tokens,
+            completion_tokens=stats.completion_tokens,
+            ttft_ms=stats.ttft_s * 1000,
+            decode_tokens_per_s=stats.decode_tokens_per_s,
+            total_ms=stats.total_s * 1000,
+        )
+        return store.add_message(
+            conversation_id,
+            "assistant",
+            content,
+            specialist_id,
+            finish_reason=stats.finish_reason,
+            timings=timings,
+        )
+
+    def close(self) -> None:
+        self.engine.close()
+        if self._db is not None:
+            self._db.close()
+            self._db, self._conversations = None, None

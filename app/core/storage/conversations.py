@@ -1,0 +1,130 @@
+"""Conversations and their messages. Each message is committed the moment it is complete."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from app.core.storage.db import utc_now
+
+TITLE_LENGTH = 60
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    title: str
+    specialist_id: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class MessageTimings:
+    """Figures for one reply; zeros for user messages."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_ms: float = 0.0
+    decode_tokens_per_s: float = 0.0
+    total_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: str
+    conversation_id: str
+    position: int
+    role: str
+    content: str
+    specialist_id: str
+    created_at: str
+    finish_reason: str = ""
+    timings: MessageTimings = field(default_factory=MessageTimings)
+
+
+def _title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+class ConversationStore:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    def create(self, specialist_id: str, title: str = "") -> Conversation:
+        now = utc_now()
+        conversation = Conversation(uuid.uuid4().hex, title, specialist_id, now, now)
+        self._db.table("conversations").insert(asdict(conversation))
+        return conversation
+
+    def get(self, conversation_id: str) -> Conversation:
+        row = self._db.table("conversations").get(conversation_id)
+        return Conversation(**row)
+
+    def recent(self, limit: int = 200) -> list[Conversation]:
+        rows = self._db.table("conversations").rows_where(order_by="updated_at desc", limit=limit)
+        return [Conversation(**row) for row in rows]
+
+    def messages(self, conversation_id: str) -> list[StoredMessage]:
+        rows = self._db.table("messages").rows_where(
+            "conversation_id = ?", [conversation_id], order_by="position"
+        )
+        return [_message_from_row(row) for row in rows]
+
+    def add_message(
+        self,
+        conversation_id: str,
+        role: str,
+        content: str,
+        specialist_id: str,
+        *,
+        finish_reason: str = "",
+        timings: MessageTimings | None = None,
+    ) -> StoredMessage:
+        """Append and commit one complete message; titles an untitled conversation from its first."""
+        with self._db.atomic():
+            position = self._next_position(conversation_id)
+            message = StoredMessage(
+                id=uuid.uuid4().hex,
+                conversation_id=conversation_id,
+                position=position,
+                role=role,
+                content=content,
+                specialist_id=specialist_id,
+                created_at=utc_now(),
+                finish_reason=finish_reason,
+                timings=timings or MessageTimings(),
+            )
+            self._db.table("messages").insert(_row_from_message(message))
+            self._touch(conversation_id, first_text=content if role == "user" else "")
+        return message
+
+    def _next_position(self, conversation_id: str) -> int:
+        row = self._db.execute(
+            "select coalesce(max(position), -1) + 1 from messages where conversation_id = ?",
+            [conversation_id],
+        ).fetchone()
+        return int(row[0])
+
+    def _touch(self, conversation_id: str, first_text: str) -> None:
+        updates: dict[str, Any] = {"updated_at": utc_now()}
+        if first_text and not self.get(conversation_id).title:
+            updates["title"] = _title_from(first_text)
+        self._db.table("conversations").update(conversation_id, updates)
+
+
+def _row_from_message(message: StoredMessage) -> dict[str, Any]:
+    row = asdict(message)
+    row.update(row.pop("timings"))
+    return row
+
+
+def _message_from_row(row: dict[str, Any]) -> StoredMessage:
+    timing_names = MessageTimings.__dataclass_fields__
+    timings = MessageTimings(**{name: row.pop(name) or 0 for name in timing_names})
+    return StoredMessage(**row, timings=timings)

@@ -1,0 +1,63 @@
+"""Named, append-only schema migrations. Never edit or reorder one that has shipped: add a new one.
+
+Each migration runs once, inside a transaction, and is recorded by name in ``_migrations``. A database
+that records a migration this build does not know comes from a newer Cadre and is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(func: Migration) -> Migration:
+    MIGRATIONS.append((func.__name__, func))
+    return func
+
+
+@migration
+def m001_conversations_and_messages(db: sqlite_utils.Database) -> None:
+    db.table("conversations").create(
+        {
+            "id": str,
+            "title": str,
+            "specialist_id": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+    )
+    db.table("messages").create(
+        {
+            "id": str,
+            "conversation_id": str,
+            "position": int,
+            "role": str,
+            "content": str,
+            "specialist_id": str,
+            "created_at": str,
+            "finish_reason": str,
+        },
+        pk="id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db.table("messages").create_index(["conversation_id", "position"], unique=True)
+
+
+@migration
+def m002_message_timings(db: sqlite_utils.Database) -> None:
+    """Per-reply figures shown to the user and used by benchmarks."""
+    table = db.table("messages")
+    for column, kind in (
+        ("prompt_tokens", int),
+        ("cached_tokens", int),
+        ("completion_tokens", int),
+        ("ttft_ms", float),
+        ("decode_tokens_per_s", float),
+        ("total_ms", float),
+    ):
+        table.add_column(column, kind)

@@ -1,0 +1,1 @@
+"""The Qt desktop layer. Depends on ``app.core``; core never imports from here."""

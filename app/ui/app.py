@@ -1,0 +1,74 @@
+"""Start the Cadre window: the composition root of the desktop app."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from app import APP_NAME, __version__
+from app.core.service import CadreService
+from app.core.storage import StoredMessage
+from app.ui.chat_window import ChatWindow
+from app.ui.errors import install_excepthook
+
+ICON = Path(__file__).resolve().parents[2] / "resources" / "icons" / "cadre.svg"
+SELF_TEST_PROMPT = "Say hello in one short sentence."
+SELF_TEST_TIMEOUT_MS = 180_000
+
+
+def _application() -> QApplication:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    if ICON.is_file():
+        app.setWindowIcon(QIcon(str(ICON)))
+    return app
+
+
+class _SelfTest:
+    """Sends one message to the default specialist, waits for the reply, optionally screenshots."""
+
+    def __init__(self, window: ChatWindow, screenshot: Path | None) -> None:
+        self._window = window
+        self._screenshot = screenshot
+        self.passed = False
+        window.controller.reply_finished.connect(self._on_reply)
+        QTimer.singleShot(SELF_TEST_TIMEOUT_MS, lambda: QApplication.exit(1))
+
+    def start(self) -> None:
+        self._window.input.setPlainText(SELF_TEST_PROMPT)
+        self._window.send()
+
+    def _on_reply(self, message: StoredMessage | None) -> None:
+        self.passed = message is not None and bool(message.content)
+        QTimer.singleShot(300, self._finish)
+
+    def _finish(self) -> None:
+        if self._screenshot is not None:
+            self._window.grab().save(str(self._screenshot))
+        print(
+            f"self-test {'passed' if self.passed else 'FAILED'}: {self._window.transcript.reply_text!r}"
+        )
+        QApplication.exit(0 if self.passed else 1)
+
+
+def run_app(self_test: bool = False, screenshot: Path | None = None) -> int:
+    app = _application()
+    service = CadreService()
+    window = ChatWindow(service)
+    install_excepthook(window)
+    window.show()
+    probe = _SelfTest(window, screenshot) if self_test else None
+    if probe is not None:
+        QTimer.singleShot(0, probe.start)
+    try:
+        code = app.exec()
+    finally:
+        window.controller.shutdown()
+        service.close()
+    return int(code)

@@ -1,0 +1,83 @@
+"""Drives one chat: sends the user's text to the core service on the inference thread and relays
+the reply's events as signals. Holds no widgets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.core.errors import CadreError
+from app.core.service import CadreService, ModelReady, ReplyChunk
+from app.core.tasks import CancelToken, Progress
+from app.ui.runner import JobRunner, RunningJob
+
+
+class ChatController(QObject):
+    reply_started = Signal(str)  # specialist display name
+    text_arrived = Signal(str)
+    reply_finished = Signal(object)  # StoredMessage | None
+    status = Signal(str)
+    known_error = Signal(object)  # CadreError
+    bug = Signal(object)  # any other exception
+    busy_changed = Signal(bool)
+
+    def __init__(self, service: CadreService, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._service = service
+        self._inference = JobRunner("inference", max_threads=1, parent=self)
+        self._job: RunningJob | None = None
+        self._conversation_id: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._job is not None
+
+    def new_conversation(self) -> None:
+        self._conversation_id = None
+
+    def send(self, text: str, specialist_id: str) -> None:
+        if self.busy or not text.strip():
+            return
+        if self._conversation_id is None:
+            self._conversation_id = self._service.conversations.create(specialist_id).id
+        conversation_id = self._conversation_id
+        name = self._service.catalog.manifest(specialist_id).name
+
+        def job(token: CancelToken) -> Any:
+            return self._service.reply(conversation_id, text, specialist_id, token)
+
+        self.busy_changed.emit(True)
+        self.reply_started.emit(name)
+        self._job = self._inference.start(
+            job,
+            failed=self._on_failed,
+            succeeded=self.reply_finished.emit,
+            progress=self._on_event,
+            cancelled=lambda: self.reply_finished.emit(None),
+            finished=self._on_done,
+        )
+
+    def stop(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+
+    def shutdown(self) -> None:
+        self._inference.cancel_all()
+        self._inference.wait(10_000)
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, ReplyChunk):
+            self.text_arrived.emit(event.text)
+        elif isinstance(event, ModelReady):
+            self.status.emit(event.info.gpu_note or "Model ready.")
+        elif isinstance(event, Progress):
+            self.status.emit(event.message)
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self.reply_finished.emit(None)
+        (self.known_error if isinstance(exc, CadreError) else self.bug).emit(exc)
+
+    def _on_done(self) -> None:
+        self._job = None
+        self.busy_changed.emit(False)

@@ -1,0 +1,140 @@
+"""The first Cadre window: pick a specialist, chat, stop a reply. Lays out widgets and wires them
+to the :class:`ChatController`; it holds no business logic."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import APP_NAME
+from app.core.service import CadreService
+from app.core.storage import StoredMessage
+from app.ui.chat_controller import ChatController
+from app.ui.errors import show_bug, show_known_error
+from app.ui.transcript import TranscriptView
+
+
+class _EnterSends(QObject):
+    """Enter sends, Shift+Enter inserts a newline."""
+
+    def __init__(self, window: ChatWindow) -> None:
+        super().__init__(window)
+        self._window = window
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress:
+            enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                self._window.send()
+                return True
+        return False
+
+
+class ChatWindow(QMainWindow):
+    def __init__(self, service: CadreService) -> None:
+        super().__init__()
+        self.setWindowTitle(APP_NAME)
+        self.resize(900, 680)
+        self._service = service
+        self.controller = ChatController(service, self)
+        self.specialists = QComboBox()
+        self.transcript = TranscriptView()
+        self.input = QPlainTextEdit()
+        self.send_button = QPushButton("Send")
+        self._build_layout()
+        self._fill_specialists()
+        self._connect()
+
+    def _build_layout(self) -> None:
+        new_chat = QPushButton("New chat")
+        new_chat.clicked.connect(self.new_chat)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Specialist:"))
+        top.addWidget(self.specialists, 1)
+        top.addWidget(new_chat)
+        self.input.setPlaceholderText("Message Cadre (Enter to send, Shift+Enter for a new line)")
+        self.input.setFixedHeight(90)
+        self.input.installEventFilter(_EnterSends(self))
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.input, 1)
+        bottom.addWidget(self.send_button)
+        layout = QVBoxLayout()
+        layout.addLayout(top)
+        layout.addWidget(self.transcript, 1)
+        layout.addLayout(bottom)
+        central = QWidget()
+        central.setLayout(layout)
+        self.setCentralWidget(central)
+        self.statusBar().showMessage("Ready. Everything runs on this computer.")
+
+    def _fill_specialists(self) -> None:
+        default = self._service.default_specialist().manifest.id
+        for entry in self._service.catalog.ready():
+            label = (
+                f"{entry.manifest.name} — {entry.manifest.model.parameters} ({entry.state.value})"
+            )
+            self.specialists.addItem(label, entry.manifest.id)
+        self.specialists.setCurrentIndex(max(0, self.specialists.findData(default)))
+
+    def _connect(self) -> None:
+        c = self.controller
+        self.send_button.clicked.connect(self._send_or_stop)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, c.stop)
+        QShortcut(QKeySequence.StandardKey.New, self, self.new_chat)
+        c.reply_started.connect(self.transcript.begin_reply)
+        c.text_arrived.connect(self.transcript.add_reply_text)
+        c.reply_finished.connect(self._on_reply_finished)
+        c.status.connect(self.statusBar().showMessage)
+        c.busy_changed.connect(self._on_busy)
+        c.known_error.connect(lambda exc: show_known_error(self, exc))
+        c.bug.connect(lambda exc: show_bug(self, exc))
+
+    def send(self) -> None:
+        text = self.input.toPlainText().strip()
+        if not text or self.controller.busy:
+            return
+        self.input.clear()
+        self.transcript.add_user(text)
+        self.controller.send(text, self.specialists.currentData())
+
+    def _send_or_stop(self) -> None:
+        if self.controller.busy:
+            self.controller.stop()
+        else:
+            self.send()
+
+    def new_chat(self) -> None:
+        if not self.controller.busy:
+            self.controller.new_conversation()
+            self.transcript.clear()
+
+    def _on_busy(self, busy: bool) -> None:
+        self.send_button.setText("Stop" if busy else "Send")
+        self.specialists.setEnabled(not busy)
+
+    def _on_reply_finished(self, message: StoredMessage | None) -> None:
+        if message is None:
+            self.transcript.end_reply("Stopped.")
+            return
+        t = message.timings
+        footer = (
+            f"{t.completion_tokens} tokens · {t.decode_tokens_per_s:.1f} tokens/s · "
+            f"first token {t.ttft_ms / 1000:.2f} s"
+            + (" · stopped" if message.finish_reason == "cancelled" else "")
+        )
+        self.transcript.end_reply(footer)
+        self.statusBar().showMessage("Ready.")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.controller.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,61 @@
+"""The conversation transcript. Streamed text is buffered and painted on a ~40 ms timer, so a fast
+model cannot flood the GUI thread with one repaint per token."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QTextBrowser, QWidget
+
+from app.core.tasks import ReplyTidier
+
+FLUSH_INTERVAL_MS = 40
+
+
+class TranscriptView(QTextBrowser):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenExternalLinks(False)
+        self.setPlaceholderText("Ask anything. Replies are written on this computer, offline.")
+        self._pending: list[str] = []
+        self._timer = QTimer(self)
+        self._timer.setInterval(FLUSH_INTERVAL_MS)
+        self._timer.timeout.connect(self.flush)
+        self.reply_text = ""
+        self._tidy = ReplyTidier()
+
+    def add_user(self, text: str) -> None:
+        self._append_block("You", text, "#3b6fd8")
+
+    def begin_reply(self, speaker: str) -> None:
+        self.reply_text = ""
+        self._tidy = ReplyTidier()
+        self._append_block(speaker, "", "#2f8f5b")
+        self._timer.start()
+
+    def add_reply_text(self, text: str) -> None:
+        self._pending.append(text)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
+        text = self._tidy.feed(text)
+        self.reply_text += text
+        cursor = self.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(text)
+        self.ensureCursorVisible()
+
+    def end_reply(self, footer: str) -> None:
+        self.flush()
+        self._timer.stop()
+        if footer:
+            self.append(f'<p style="color:#888; font-size:small">{html.escape(footer)}</p>')
+
+    def _append_block(self, speaker: str, text: str, colour: str) -> None:
+        body = html.escape(text).replace("\n", "<br>")
+        self.append(f'<p><b style="color:{colour}">{html.escape(speaker)}</b><br>{body}</p>')

@@ -1,0 +1,91 @@
+"""Shared fixtures: every test gets its own CADRE_HOME; tiny GGUF models are written once a session."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.core.paths import DataPaths, data_paths
+from tests.tiny_gguf import CHATML_TEMPLATE, write_tiny_llama
+
+
+@pytest.fixture(autouse=True)
+def cadre_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "cadre-home"
+    monkeypatch.setenv("CADRE_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """A test must not leave threads running behind it."""
+    before = set(threading.enumerate())
+    yield
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    for thread in leaked:
+        thread.join(timeout=5)
+    assert not [t.name for t in leaked if t.is_alive()], "threads leaked"
+
+
+@pytest.fixture
+def paths(cadre_home: Path) -> DataPaths:
+    return data_paths().ensure()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A template-less tiny model (the transcript prompt format)."""
+    return write_tiny_llama(tmp_path_factory.mktemp("models") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model with a ChatML chat template in its metadata."""
+    folder = tmp_path_factory.mktemp("models")
+    return write_tiny_llama(folder / "tiny-chat.gguf", chat_template=CHATML_TEMPLATE, seed=1)
+
+
+def manifest_toml(
+    specialist_id: str, model_path: Path, domain: str = "general", **extra: object
+) -> str:
+    examples = [f"example request {i} for {specialist_id}" for i in range(30)]
+    fields = {
+        "context_size": 512,
+        "max_tokens": 24,
+        "temperature": 0.0,
+        **extra,
+    }
+    return f"""
+schema = 1
+id = "{specialist_id}"
+name = "{specialist_id.title()}"
+domain = "{domain}"
+description = "A tiny test specialist."
+system_prompt = "You are a test."
+context_size = {fields["context_size"]}
+license = "mit"
+examples = {json.dumps(examples)}
+
+[sampling]
+temperature = {fields["temperature"]}
+max_tokens = {fields["max_tokens"]}
+
+[model]
+source = "local"
+file = "{model_path.name}"
+path = {json.dumps(str(model_path))}
+"""
+
+
+@pytest.fixture
+def tiny_specialist(paths: DataPaths, tiny_model: Path) -> str:
+    """Installs a user manifest 'tiny' (domain general) backed by the tiny model."""
+    folder = paths.data / "specialists"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tiny.toml").write_text(manifest_toml("tiny", tiny_model))
+    return "tiny"

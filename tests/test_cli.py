@@ -1,0 +1,118 @@
+"""The ``cadre`` command as a user runs it: a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def cadre(*args: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+        check=False,
+    )
+
+
+def test_help_lists_commands_without_heavy_imports() -> None:
+    probe = (
+        "import sys; from app.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('llama_cpp', 'PySide6', 'torch', 'numpy', 'huggingface_hub') "
+        "if m in sys.modules]\nprint('HEAVY', heavy)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    for command in ("ask", "chat", "specialists", "doctor"):
+        assert command in result.stdout
+    assert "HEAVY []" in result.stdout
+
+
+def test_specialists_json_lists_the_catalog_with_state() -> None:
+    result = cadre("specialists", "--json")
+    assert result.returncode == 0, result.stderr
+    entries = {entry["id"]: entry for entry in json.loads(result.stdout)}
+    assert {"starter", "general", "code", "math", "medical", "legal"} <= set(entries)
+    assert entries["starter"]["state"] in ("embedded", "installed")
+    assert entries["code"]["state"] == "not installed"
+    assert entries["code"]["model"]["repo"]
+
+
+def test_specialists_table_is_readable() -> None:
+    result = cadre("specialists")
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0].split()[:3] == ["ID", "DOMAIN", "STATE"]
+
+
+def test_doctor_reports_cpu_memory_versions_and_paths(cadre_home: Path) -> None:
+    result = cadre("doctor", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["cpu"]["physical_cores"] >= 1
+    assert report["ram_total_bytes"] > 0
+    assert report["versions"]["llama-cpp-python"] != "not installed"
+    assert report["paths"]["data"].startswith(str(cadre_home.resolve()))
+    text = cadre("doctor").stdout
+    assert "physical cores" in text and "instruction sets" in text
+
+
+def test_ask_streams_an_answer_from_a_chosen_specialist(tiny_specialist: str) -> None:
+    result = cadre("ask", "--specialist", "tiny", "hello", "world")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert "tokens/s" in result.stderr
+
+
+def test_ask_for_a_missing_specialist_is_a_clear_error() -> None:
+    result = cadre("ask", "--specialist", "code", "print hello")
+    assert result.returncode == 1
+    assert "not installed" in result.stderr and "cadre pull code" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_chat_keeps_the_conversation(tiny_specialist: str, cadre_home: Path) -> None:
+    result = cadre("chat", "--specialist", "tiny", stdin="hello\nthe world\n/exit\n")
+    assert result.returncode == 0, result.stderr
+    assert "prompt tokens reused" in result.stderr  # the second turn reused the cache
+    import sqlite3
+
+    db = sqlite3.connect(cadre_home / "data" / "cadre.db")
+    roles = [row[0] for row in db.execute("select role from messages order by created_at")]
+    assert roles == ["user", "assistant", "user", "assistant"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_stops_the_reply_cleanly(tiny_specialist: str, cadre_home: Path) -> None:
+    import signal
+    import time
+
+    (cadre_home / "data" / "specialists" / "tiny.toml").write_text(
+        (cadre_home / "data" / "specialists" / "tiny.toml")
+        .read_text()
+        .replace("max_tokens = 24", "max_tokens = 100000")
+        .replace("context_size = 512", "context_size = 8192")
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "ask", "--specialist", "tiny", "hello"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    process.stdout.read(1)  # wait for the first streamed text
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "[stopped]" in err
+    assert "Traceback" not in err

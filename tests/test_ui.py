@@ -1,0 +1,108 @@
+"""The window and the background-job adapter, with pytest-qt, on a tiny real model."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app.core.errors import CadreError
+from app.core.service import CadreService
+from app.core.tasks import CancelToken, Progress
+from app.ui.chat_window import ChatWindow
+from app.ui.runner import JobRunner
+
+
+@pytest.fixture
+def runner(qtbot: QtBot) -> Iterator[JobRunner]:
+    jobs = JobRunner("test", max_threads=1)
+    yield jobs
+    jobs.cancel_all()
+    jobs.wait(5000)
+
+
+def steps(token: CancelToken) -> Generator[Progress, None, str]:
+    for i in range(3):
+        token.raise_if_cancelled()
+        yield Progress("step", i + 1, 3)
+    return "done"
+
+
+def test_runner_delivers_progress_and_result(qtbot: QtBot, runner: JobRunner) -> None:
+    seen: list[Progress] = []
+    results: list[str] = []
+    failures: list[BaseException] = []
+    runner.start(steps, failed=failures.append, succeeded=results.append, progress=seen.append)
+    qtbot.waitUntil(lambda: results == ["done"], timeout=5000)
+    assert [p.done for p in seen] == [1, 2, 3]
+    assert not failures
+
+
+def test_runner_delivers_failures(qtbot: QtBot, runner: JobRunner) -> None:
+    def failing(token: CancelToken) -> Generator[Progress, None, None]:
+        yield Progress("about to fail")
+        raise CadreError("disk full")
+
+    failures: list[BaseException] = []
+    runner.start(failing, failed=failures.append)
+    qtbot.waitUntil(lambda: bool(failures), timeout=5000)
+    assert isinstance(failures[0], CadreError)
+
+
+def test_runner_reports_cancel_as_its_own_outcome(qtbot: QtBot, runner: JobRunner) -> None:
+    def endless(token: CancelToken) -> Generator[Progress, None, None]:
+        while True:
+            token.raise_if_cancelled()
+            yield Progress("spinning")
+
+    outcomes: list[str] = []
+    job = runner.start(
+        endless,
+        failed=lambda exc: outcomes.append("failed"),
+        cancelled=lambda: outcomes.append("cancelled"),
+    )
+    job.cancel()
+    qtbot.waitUntil(lambda: outcomes == ["cancelled"], timeout=5000)
+
+
+@pytest.fixture
+def window(qtbot: QtBot, tiny_specialist: str) -> Iterator[ChatWindow]:
+    service = CadreService()
+    win = ChatWindow(service)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+    service.close()
+
+
+def test_window_offers_ready_specialists(window: ChatWindow) -> None:
+    ids = [window.specialists.itemData(i) for i in range(window.specialists.count())]
+    assert "tiny" in ids and "starter" in ids
+    assert "code" not in ids  # not installed
+    assert window.specialists.currentData() == "tiny"
+
+
+def test_enter_sends_and_the_reply_streams_into_the_transcript(
+    qtbot: QtBot, window: ChatWindow
+) -> None:
+    window.input.setPlainText("hello world")
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=60_000) as finished:
+        qtbot.keyClick(window.input, "\r")
+    message = finished.args[0]
+    assert message is not None and message.content
+    assert window.transcript.reply_text == message.content
+    assert "hello world" in window.transcript.toPlainText()
+    assert window.send_button.text() == "Send"
+    assert window.input.toPlainText() == ""
+
+
+def test_stop_ends_a_long_reply(qtbot: QtBot, window: ChatWindow, cadre_home: object) -> None:
+    window.input.setPlainText("hello")
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=60_000):
+        window.send()
+        assert window.send_button.text() == "Stop"
+        window.controller.stop()
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=10_000)
+    assert window.send_button.text() == "Send"
