@@ -94,7 +94,7 @@ def test_enter_sends_and_the_reply_streams_into_the_transcript(
     assert message is not None and message.content
     assert window.transcript.reply_text == message.content
     assert "hello world" in window.transcript.toPlainText()
-    assert window.send_button.text() == "Send"
+    qtbot.waitUntil(lambda: window.send_button.text() == "Send", timeout=5000)
     assert window.input.toPlainText() == ""
 
 

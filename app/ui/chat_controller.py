@@ -58,6 +58,25 @@ class ChatController(QObject):
             finished=self._on_done,
         )
 
+    def warm_up(self, specialist_id: str) -> None:
+        """Load the specialist in the background now, so the first question does not wait for it."""
+
+        def job(token: CancelToken) -> Any:
+            return self._service.load_specialist(specialist_id)
+
+        self._inference.start(
+            job,
+            failed=self._on_warm_up_failed,
+            progress=self._on_event,
+            succeeded=lambda info: self.status.emit(info.gpu_note or "Ready."),
+        )
+
+    def _on_warm_up_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, CadreError):
+            self.status.emit(exc.message)
+        else:
+            self.bug.emit(exc)
+
     def stop(self) -> None:
         if self._job is not None:
             self._job.cancel()

@@ -54,6 +54,7 @@ class ChatWindow(QMainWindow):
         self._build_layout()
         self._fill_specialists()
         self._connect()
+        self.controller.warm_up(self.specialists.currentData())
 
     def _build_layout(self) -> None:
         new_chat = QPushButton("New chat")
@@ -89,6 +90,7 @@ class ChatWindow(QMainWindow):
     def _connect(self) -> None:
         c = self.controller
         self.send_button.clicked.connect(self._send_or_stop)
+        self.specialists.activated.connect(lambda _: c.warm_up(self.specialists.currentData()))
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, c.stop)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_chat)
         c.reply_started.connect(self.transcript.begin_reply)

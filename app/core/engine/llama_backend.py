@@ -21,6 +21,7 @@ from app.core.engine.prompt import (
     TranscriptFormat,
     TurnMemory,
     fit_messages,
+    next_turn_text,
     plan_prompt_tokens,
 )
 from app.core.engine.protocol import (
@@ -165,7 +166,7 @@ class LlamaBackend:
         if self._llama is not None:
             self._llama.close()
         self._llama, self._loaded, self._info = None, None, None
-        self._memory.clear()
+        self._memory = TurnMemory()
 
     def _tokenize(self, text: str, *, start: bool) -> list[int]:
         special = not isinstance(self._format, TranscriptFormat)
@@ -224,7 +225,10 @@ class LlamaBackend:
             repeat_penalty=sampling.repeat_penalty,
         )
         finish = run.consume(stream, self._is_end, self._llama.detokenize, max_new, cancelled)
-        self._memory = run.memory(prompt_text, tokens)
+        self._memory = memory = run.memory(prompt_text, tokens)
+        separator = next_turn_text(self._format, request.messages, run.text)
+        unkept = run.text.strip()[len(memory.reply_text.strip()) :]  # cut at a token boundary
+        memory.next_text = unkept + separator if separator else ""
         ended = time.perf_counter()
         return GenerationStats(
             prompt_tokens=len(tokens),
@@ -235,6 +239,22 @@ class LlamaBackend:
             total_s=ended - started,
             finish_reason=finish,
         )
+
+    def prefill_next_turn(self) -> None:
+        """While idle, evaluate the text that will follow this reply (the next turn's header), so
+        the follow-up question only has its own words left to process."""
+        memory = self._memory
+        if self._llama is None or not memory.next_text or memory.next_tokens:
+            return
+        known = memory.prompt_tokens + memory.reply_tokens
+        cached = self._llama._input_ids[: self._llama.n_tokens].tolist()
+        keep = _common_prefix(cached, known)
+        if not memory.reply_tokens or keep < len(memory.prompt_tokens):
+            return
+        pending = self._tokenize(memory.next_text, start=False)
+        self._llama.n_tokens = keep
+        self._llama.eval(known[keep:] + pending)
+        memory.next_tokens = pending
 
     def _is_end(self, token: int) -> bool:
         import llama_cpp
@@ -284,6 +304,10 @@ class _Run:
             if cancelled():
                 return self._finish("cancelled")
         return self._finish("stop")
+
+    @property
+    def text(self) -> str:
+        return self._scanner.text
 
     def _add_text(self, piece: str) -> None:
         visible = self._scanner.feed(piece)

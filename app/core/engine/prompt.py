@@ -32,11 +32,11 @@ class PromptFormat(Protocol):
 TRANSCRIPT_PRIMER = (
     ChatMessage("user", "What is the capital of France?"),
     ChatMessage("assistant", "The capital of France is Paris."),
-    ChatMessage("user", "Summarise the story of Cinderella in one sentence."),
+    ChatMessage("user", "Summarise the story of Little Red Riding Hood in one sentence."),
     ChatMessage(
         "assistant",
-        "A kind young woman mistreated by her stepfamily goes to a royal ball with the help of her "
-        "fairy godmother, loses a glass slipper, and is found and married by the prince.",
+        "A girl visiting her grandmother is tricked by a wolf who has eaten the grandmother, "
+        "until a woodcutter rescues them both.",
     ),
 )
 
@@ -65,16 +65,18 @@ class TranscriptFormat:
 
 @dataclass
 class TurnMemory:
-    """The exact text and tokens of the last turn, as the KV cache holds them."""
+    """The exact text and tokens of the last turn, as the KV cache holds them.
+
+    ``next_text`` is what the format writes between this reply and the next user message; once the
+    worker has evaluated it while idle, ``next_tokens`` holds its tokens.
+    """
 
     prompt_text: str = ""
     prompt_tokens: list[int] = field(default_factory=list)
     reply_text: str = ""
     reply_tokens: list[int] = field(default_factory=list)
-
-    def clear(self) -> None:
-        self.prompt_text, self.reply_text = "", ""
-        self.prompt_tokens, self.reply_tokens = [], []
+    next_text: str = ""
+    next_tokens: list[int] = field(default_factory=list)
 
 
 def plan_prompt_tokens(
@@ -91,10 +93,30 @@ def plan_prompt_tokens(
         return tokenize_start(full_text)
     rest = full_text[len(memory.prompt_text) :]
     core, body = memory.reply_text.strip(), rest.lstrip()
-    if core and body.startswith(core):
-        tail = body[len(core) :]
-        return memory.prompt_tokens + memory.reply_tokens + (tokenize_rest(tail) if tail else [])
-    return memory.prompt_tokens + (tokenize_rest(rest) if rest else [])
+    if not (core and body.startswith(core)):
+        return memory.prompt_tokens + (tokenize_rest(rest) if rest else [])
+    tokens = memory.prompt_tokens + memory.reply_tokens
+    tail = body[len(core) :]
+    if memory.next_tokens and memory.next_text and tail.startswith(memory.next_text):
+        tokens = tokens + memory.next_tokens
+        tail = tail[len(memory.next_text) :]
+    return tokens + (tokenize_rest(tail) if tail else [])
+
+
+_SENTINEL = "\u2063cadre-next\u2063"
+
+
+def next_turn_text(fmt: PromptFormat, messages: Sequence[ChatMessage], reply: str) -> str:
+    """The text ``fmt`` puts between ``reply`` and the next user message's words (without the space
+    that joins the first word's token), or "" when it cannot be told."""
+    core = reply.strip()
+    if not core:
+        return ""
+    turns = [*messages, ChatMessage("assistant", core), ChatMessage("user", _SENTINEL)]
+    rendered = fmt.render(turns, False)
+    before = rendered[: rendered.find(_SENTINEL)] if _SENTINEL in rendered else ""
+    end = before.rfind(core)
+    return before[end + len(core) :].rstrip(" ") if end >= 0 else ""
 
 
 def fit_messages(

@@ -22,13 +22,14 @@ BATCH_INTERVAL_S = 0.03
 
 
 class _Batcher:
-    """Collects streamed text and sends it at most every ``BATCH_INTERVAL_S`` seconds."""
+    """Collects streamed text and sends it at most every ``BATCH_INTERVAL_S`` seconds; the first
+    text goes at once, so batching never delays the first token."""
 
     def __init__(self, conn: Connection, request_id: int) -> None:
         self._conn = conn
         self._request_id = request_id
         self._parts: list[str] = []
-        self._last_sent = time.perf_counter()
+        self._last_sent = float("-inf")
 
     def add(self, text: str) -> None:
         self._parts.append(text)
@@ -61,6 +62,8 @@ def _handle(backend: Any, request: Any, conn: Connection, cancel: Event) -> None
         stats = backend.generate(request, cancel.is_set, batcher.add)
         batcher.flush()
         conn.send(Finished(request.request_id, stats))
+        if not conn.poll():  # idle: get the next turn's header into the KV cache now
+            backend.prefill_next_turn()
 
 
 def worker_main(conn: Connection, cancel: Event, log_path: str) -> None:
