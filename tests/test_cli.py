@@ -116,3 +116,28 @@ def test_ctrl_c_stops_the_reply_cleanly(tiny_specialist: str, cadre_home: Path) 
     assert process.returncode == 0, err
     assert "[stopped]" in err
     assert "Traceback" not in err
+
+
+def test_a_bug_is_shown_and_saved_to_the_crash_log(
+    cadre_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.cli.main import _report_bug
+
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        code = _report_bug(exc)
+    assert code == 70
+    log = (cadre_home / "logs" / "crash.log").read_text()
+    assert "RuntimeError: boom" in log and "Traceback" in log
+    assert "This is a bug" in capsys.readouterr().err
+
+
+def test_an_invalid_user_manifest_is_a_clear_error(cadre_home: Path) -> None:
+    folder = cadre_home / "data" / "specialists"
+    folder.mkdir(parents=True)
+    (folder / "mine.toml").write_text('schema = 1\nid = "mine"\nflavour = "odd"\n')
+    result = cadre("specialists")
+    assert result.returncode == 1
+    assert "mine.toml" in result.stderr and "unknown key" in result.stderr
+    assert "Traceback" not in result.stderr

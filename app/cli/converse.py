@@ -54,7 +54,7 @@ def stream_reply(
                 sys.stdout.write(tidy.feed(event.text))
                 sys.stdout.flush()
             elif isinstance(event, ModelReady):
-                if event.info.gpu_note and event.info.n_gpu_layers:
+                if event.info.n_gpu_layers or event.info.gpu_fallback:
                     note(event.info.gpu_note)
             elif isinstance(event, Progress):
                 note(event.message)

@@ -70,6 +70,9 @@ def _report_bug(exc: BaseException) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # a frozen app re-enters here to start the engine worker
     args = build_parser().parse_args(argv)
     from app.core.errors import CadreError, Cancelled
 

@@ -120,7 +120,9 @@ class LlamaBackend:
         path = Path(request.path)
         header = read_gguf_header(path)
         layers, note = _plan_gpu_layers(request, header, path)
+        planned = layers
         self._llama, layers, note = self._open(request, layers, note)
+        fallback = planned > 0 and layers == 0
         self._format = _make_format(self._llama, header)
         self._add_bos = str(header.metadata.get("tokenizer.ggml.add_bos_token", True)) != "False"
         bos = self._llama._model.token_bos()
@@ -131,6 +133,7 @@ class LlamaBackend:
             n_ctx=self._llama.n_ctx(),
             n_gpu_layers=layers,
             gpu_note=note,
+            gpu_fallback=fallback,
             load_seconds=time.perf_counter() - started,
             reused=False,
             has_chat_template=bool(header.chat_template),

@@ -54,7 +54,8 @@ class ModelLoaded:
     path: str
     n_ctx: int
     n_gpu_layers: int
-    gpu_note: str
+    gpu_note: str  # where the model runs, in words
+    gpu_fallback: bool  # offload was tried and failed: the model runs on the CPU instead
     load_seconds: float
     reused: bool
     has_chat_template: bool
