@@ -85,3 +85,13 @@ def test_history_merges_turns_left_by_a_cancelled_reply(service: CadreService) -
         ("system", manifest.system_prompt),
         ("user", "one\n\ntwo"),
     ]
+
+
+def test_sampling_defaults_come_from_the_manifest(service: CadreService) -> None:
+    from app.core.service import sampling_for
+
+    manifest = service.catalog.manifest("code")
+    params = sampling_for(manifest)
+    assert params.temperature == manifest.sampling.temperature
+    assert params.max_tokens == manifest.sampling.max_tokens
+    assert params.top_k == manifest.sampling.top_k

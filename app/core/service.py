@@ -6,7 +6,7 @@ Built once at start-up (the composition root passes it down); nothing here is a 
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import sqlite_utils
 
@@ -38,15 +38,8 @@ ReplyEvent = Progress | ModelReady | ReplyChunk
 
 
 def sampling_for(manifest: SpecialistManifest) -> SamplingParams:
-    s = manifest.sampling
-    return SamplingParams(
-        temperature=s.temperature,
-        top_p=s.top_p,
-        top_k=s.top_k,
-        min_p=s.min_p,
-        repeat_penalty=s.repeat_penalty,
-        max_tokens=s.max_tokens,
-    )
+    """The manifest's sampling defaults, as the engine takes them (the fields share their names)."""
+    return SamplingParams(**asdict(manifest.sampling))
 
 
 def history_for(manifest: SpecialistManifest, stored: list[StoredMessage]) -> list[ChatMessage]:
