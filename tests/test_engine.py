@@ -169,3 +169,21 @@ def test_header_reader_rejects_absurd_counts(tmp_path: Path) -> None:
     path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 1, 10**15))
     with pytest.raises(GGUFFormatError, match="implausible"):
         read_gguf_header(path)
+
+
+def test_header_reader_catches_a_vocabulary_cut_short(tiny_model: Path, tmp_path: Path) -> None:
+    from app.core.gguf_header import read_gguf_header
+
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny_model.read_bytes()[:3000])  # inside the token list
+    with pytest.raises(GGUFFormatError, match="truncated"):
+        read_gguf_header(cut)
+
+
+def test_header_reader_rejects_a_tiny_file(tmp_path: Path) -> None:
+    from app.core.gguf_header import read_gguf_header
+
+    empty = tmp_path / "empty.gguf"
+    empty.write_bytes(b"")
+    with pytest.raises(GGUFFormatError, match="too small"):
+        read_gguf_header(empty)

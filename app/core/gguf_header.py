@@ -7,10 +7,12 @@ Large arrays (the tokenizer's vocabulary) are skipped, not kept: only their leng
 
 from __future__ import annotations
 
+import mmap
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from app.core.errors import CadreError
 
@@ -35,6 +37,7 @@ _SCALARS: dict[int, str] = {
     12: "<d",
 }
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
 
 
 class GGUFFormatError(CadreError):
@@ -80,15 +83,23 @@ class GGUFHeader:
 
 
 class _Reader:
-    def __init__(self, handle: BinaryIO, path: Path) -> None:
-        self._handle = handle
+    """Walks the header of a memory-mapped file; every read is bounds-checked."""
+
+    def __init__(self, buffer: mmap.mmap | bytes, path: Path) -> None:
+        self._buffer = buffer
         self._path = path
+        self.pos = 0
+
+    def _truncated(self) -> GGUFFormatError:
+        return GGUFFormatError(f"{self._path.name} is truncated: its header ends early.")
 
     def take(self, size: int) -> bytes:
-        data = self._handle.read(size)
-        if len(data) != size:
-            raise GGUFFormatError(f"{self._path.name} is truncated: its header ends early.")
-        return data
+        end = self.pos + size
+        if end > len(self._buffer):
+            raise self._truncated()
+        data = self._buffer[self.pos : end]
+        self.pos = end
+        return bytes(data)
 
     def scalar(self, fmt: str) -> Any:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
@@ -121,31 +132,50 @@ class _Reader:
     def skip_array(self, item_type: int, length: int) -> None:
         if item_type in _SCALARS:
             self.take(struct.calcsize(_SCALARS[item_type]) * length)
-            return
-        for _ in range(length):
-            self.value(item_type)
+        elif item_type == _STRING:
+            self.skip_strings(length)
+        else:
+            for _ in range(length):
+                self.value(item_type)
+
+    def skip_strings(self, count: int) -> None:
+        """The vocabulary: hundreds of thousands of strings, walked without copying them."""
+        unpack, pos, size = _U64.unpack_from, self.pos, len(self._buffer)
+        for _ in range(count):
+            if pos + 8 > size:
+                raise self._truncated()
+            pos += 8 + unpack(self._buffer, pos)[0]
+        if pos > size:
+            raise self._truncated()
+        self.pos = pos
+
+
+def _parse(reader: _Reader, path: Path) -> GGUFHeader:
+    if reader.take(4) != GGUF_MAGIC:
+        raise GGUFFormatError(f"{path.name} is not a GGUF model file (wrong magic bytes).")
+    version = reader.scalar("<I")
+    if version not in SUPPORTED_VERSIONS:
+        raise GGUFFormatError(f"{path.name} uses GGUF version {version}, not supported.")
+    tensor_count = reader.scalar("<Q")
+    kv_count = reader.scalar("<Q")
+    if kv_count > MAX_KV_COUNT:
+        raise GGUFFormatError(f"{path.name} has an implausible metadata count ({kv_count}).")
+    header = GGUFHeader(version=version, tensor_count=tensor_count)
+    for _ in range(kv_count):
+        key = reader.string()
+        header.metadata[key] = reader.value(reader.scalar("<I"))
+    return header
 
 
 def read_gguf_header(path: Path) -> GGUFHeader:
     """Parse the header and metadata of ``path``; raise :class:`GGUFFormatError` if it is not GGUF."""
     try:
         with path.open("rb") as handle:
-            reader = _Reader(handle, path)
-            if reader.take(4) != GGUF_MAGIC:
-                raise GGUFFormatError(f"{path.name} is not a GGUF model file (wrong magic bytes).")
-            version = reader.scalar("<I")
-            if version not in SUPPORTED_VERSIONS:
-                raise GGUFFormatError(f"{path.name} uses GGUF version {version}, not supported.")
-            tensor_count = reader.scalar("<Q")
-            kv_count = reader.scalar("<Q")
-            if kv_count > MAX_KV_COUNT:
-                raise GGUFFormatError(
-                    f"{path.name} has an implausible metadata count ({kv_count})."
-                )
-            header = GGUFHeader(version=version, tensor_count=tensor_count)
-            for _ in range(kv_count):
-                key = reader.string()
-                header.metadata[key] = reader.value(reader.scalar("<I"))
+            size = os.fstat(handle.fileno()).st_size
+            if size < 24:
+                raise GGUFFormatError(f"{path.name} is not a GGUF model file (it is too small).")
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
+                header = _parse(_Reader(buffer, path), path)
     except OSError as exc:
         raise GGUFFormatError(f"{path} cannot be read: {exc.strerror or exc}") from exc
     return header
