@@ -83,3 +83,24 @@ def test_store_round_trip_and_titles(tmp_path: Path) -> None:
     title = store.get(conversation.id).title
     assert title.startswith("Explain very") and title.endswith("…") and len(title) <= 60
     assert [c.id for c in store.recent()] == [conversation.id]
+
+
+def test_store_is_safe_to_use_from_two_threads(tmp_path: Path) -> None:
+    import threading
+
+    store = ConversationStore(open_database(tmp_path / "cadre.db"))
+    conversation = store.create("starter")
+
+    def write(role: str) -> None:
+        for i in range(50):
+            store.add_message(conversation.id, role, f"{role} {i}", "starter")
+
+    threads = [threading.Thread(target=write, args=(role,)) for role in ("user", "assistant")]
+    for thread in threads:
+        thread.start()
+    for _ in range(50):
+        store.recent()
+    for thread in threads:
+        thread.join()
+    positions = [m.position for m in store.messages(conversation.id)]
+    assert positions == list(range(100))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -53,27 +54,39 @@ def _title_from(text: str) -> str:
 
 
 class ConversationStore:
+    """Thread-safe: the window reads on the GUI thread while a reply is stored from a worker thread,
+    over one connection, so each operation (and its transaction) holds the store's lock."""
+
     def __init__(self, db: sqlite_utils.Database) -> None:
         self._db = db
+        self._lock = threading.RLock()
 
     def create(self, specialist_id: str, title: str = "") -> Conversation:
         now = utc_now()
         conversation = Conversation(uuid.uuid4().hex, title, specialist_id, now, now)
-        self._db.table("conversations").insert(asdict(conversation))
+        with self._lock:
+            self._db.table("conversations").insert(asdict(conversation))
         return conversation
 
     def get(self, conversation_id: str) -> Conversation:
-        row = self._db.table("conversations").get(conversation_id)
+        with self._lock:
+            row = self._db.table("conversations").get(conversation_id)
         return Conversation(**row)
 
     def recent(self, limit: int = 200) -> list[Conversation]:
-        rows = self._db.table("conversations").rows_where(order_by="updated_at desc", limit=limit)
+        with self._lock:
+            rows = list(
+                self._db.table("conversations").rows_where(order_by="updated_at desc", limit=limit)
+            )
         return [Conversation(**row) for row in rows]
 
     def messages(self, conversation_id: str) -> list[StoredMessage]:
-        rows = self._db.table("messages").rows_where(
-            "conversation_id = ?", [conversation_id], order_by="position"
-        )
+        with self._lock:
+            rows = list(
+                self._db.table("messages").rows_where(
+                    "conversation_id = ?", [conversation_id], order_by="position"
+                )
+            )
         return [_message_from_row(row) for row in rows]
 
     def add_message(
@@ -87,7 +100,7 @@ class ConversationStore:
         timings: MessageTimings | None = None,
     ) -> StoredMessage:
         """Append and commit one complete message; titles an untitled conversation from its first."""
-        with self._db.atomic():
+        with self._lock, self._db.atomic():
             position = self._next_position(conversation_id)
             message = StoredMessage(
                 id=uuid.uuid4().hex,
