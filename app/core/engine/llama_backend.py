@@ -7,9 +7,11 @@ reuse the KV cache: the prompt is planned so that last turn's tokens are a prefi
 from __future__ import annotations
 
 import codecs
+import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,8 @@ def _plan_gpu_layers(request: LoadModel, header: GGUFHeader, path: Path) -> tupl
         return request.n_gpu_layers, ""
     if not llama_cpp.llama_supports_gpu_offload():
         return 0, "This build of llama.cpp runs on the CPU only."
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        return -1, "All layers on the Apple GPU (Metal, unified memory)."
     gpus = nvidia_gpus()
     if not gpus:
         return 0, "No GPU found; running on the CPU."
@@ -114,7 +118,7 @@ class LlamaBackend:
 
     def load(self, request: LoadModel) -> ModelLoaded:
         if self._llama is not None and request == self._loaded and self._info is not None:
-            return ModelLoaded(**{**self._info.__dict__, "reused": True})
+            return replace(self._info, reused=True)
         self.unload()
         started = time.perf_counter()
         path = Path(request.path)
@@ -122,7 +126,7 @@ class LlamaBackend:
         layers, note = _plan_gpu_layers(request, header, path)
         planned = layers
         self._llama, layers, note = self._open(request, layers, note)
-        fallback = planned > 0 and layers == 0
+        fallback = planned != 0 and layers == 0
         self._format = _make_format(self._llama, header)
         self._add_bos = str(header.metadata.get("tokenizer.ggml.add_bos_token", True)) != "False"
         bos = self._llama._model.token_bos()
@@ -158,7 +162,7 @@ class LlamaBackend:
         try:
             return build(layers), layers, note
         except (ValueError, RuntimeError, OSError) as exc:
-            if layers <= 0:
+            if layers == 0:
                 raise ModelLoadError(
                     f"llama.cpp could not load {Path(request.path).name}: {exc}",
                     hint="The file may be damaged or of an architecture this version does not know.",
