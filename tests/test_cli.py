@@ -141,3 +141,12 @@ def test_an_invalid_user_manifest_is_a_clear_error(cadre_home: Path) -> None:
     assert result.returncode == 1
     assert "mine.toml" in result.stderr and "unknown key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland check")
+def test_window_without_a_display_explains_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    result = cadre()
+    assert result.returncode == 1
+    assert "No display" in result.stderr and "cadre chat" in result.stderr

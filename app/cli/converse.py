@@ -38,10 +38,12 @@ def _pick_specialist(service: CadreService, requested: str | None) -> str:
 
 
 def stream_reply(
-    service: CadreService, conversation_id: str, text: str, specialist_id: str
+    service: CadreService, conversation_id: str, text: str, specialist_id: str, label: str = ""
 ) -> StoredMessage | None:
+    """Stream the reply to stdout (after ``label``, once the first words arrive)."""
     token = CancelToken()
     tidy = ReplyTidier()
+    pending_label = label
     with ctrl_c_cancels(token):
         events = service.reply(conversation_id, text, specialist_id, token)
         while True:
@@ -51,8 +53,9 @@ def stream_reply(
                 message: StoredMessage | None = stop.value
                 break
             if isinstance(event, ReplyChunk):
-                sys.stdout.write(tidy.feed(event.text))
+                sys.stdout.write(pending_label + tidy.feed(event.text))
                 sys.stdout.flush()
+                pending_label = ""
             elif isinstance(event, ModelReady):
                 if event.info.n_gpu_layers or event.info.gpu_fallback:
                     note(event.info.gpu_note)
@@ -105,5 +108,4 @@ def run_chat(service: CadreService, args: argparse.Namespace) -> int:
             note("New conversation.")
             continue
         if text:
-            print(f"{name.lower()}> ", end="", flush=True)
-            stream_reply(service, conversation.id, text, specialist_id)
+            stream_reply(service, conversation.id, text, specialist_id, f"{name.lower()}> ")

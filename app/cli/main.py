@@ -59,6 +59,25 @@ def _run_command(name: str, args: argparse.Namespace) -> int:
         service.close()
 
 
+def _check_display() -> None:
+    """Qt aborts the process when it finds no display; say what to do instead."""
+    import os
+
+    from app.core.errors import CadreError
+
+    has_display = any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY"))
+    if (
+        sys.platform.startswith("linux")
+        and not has_display
+        and not os.environ.get("QT_QPA_PLATFORM")
+    ):
+        raise CadreError(
+            "No display was found, so the Cadre window cannot open.",
+            hint="In a terminal, use `cadre chat` or `cadre ask`. "
+            "To run the window headless, set QT_QPA_PLATFORM=offscreen.",
+        )
+
+
 def _report_bug(exc: BaseException) -> int:
     from app.core.crashlog import write_crash_log
 
@@ -80,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in (None, "gui"):
             from pathlib import Path
 
+            _check_display()
             from app.ui.app import run_app
 
             shot = Path(args.screenshot) if args.screenshot else None
