@@ -48,7 +48,7 @@ def test_each_domain_has_a_specialist() -> None:
         ({"context_size": "big"}, "wrong type"),
         ({"id": "Bad Id"}, "lowercase"),
         ({"domain": "astrology"}, "domain must be"),
-        ({"examples": ["only one"]}, "at least"),
+        ({"examples": ["fine", "  "]}, "non-empty"),
         ({"schema": 99}, "not supported"),
     ],
 )

@@ -18,7 +18,37 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "specialists": ("inspect_cmds", "run_specialists"),
     "doctor": ("inspect_cmds", "run_doctor"),
     "setup": ("inspect_cmds", "run_setup"),
+    "pull": ("model_cmds", "run_pull"),
+    "import": ("model_cmds", "run_import"),
+    "rm": ("model_cmds", "run_rm"),
 }
+
+
+def _add_model_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pull = commands.add_parser(
+        "pull",
+        help="download a specialist's model (or any GGUF on the hub as a new specialist)",
+        description="Download SPECIALIST's model, or with --repo/--file/--as/--domain add any GGUF "
+        "from the Hugging Face hub as a new specialist. An interrupted download resumes.",
+    )
+    pull.add_argument("specialist", nargs="?", help="a specialist id from `cadre specialists`")
+    pull.add_argument("--repo", metavar="OWNER/NAME", help="a hub repository")
+    pull.add_argument("--file", metavar="FILE.gguf", help="the GGUF file in that repository")
+    pull.add_argument("--revision", default="main", help="branch, tag or commit (default: main)")
+    _add_new_specialist_options(pull)
+    imp = commands.add_parser("import", help="register a GGUF file you have as a specialist")
+    imp.add_argument("path", help="the .gguf file (it stays where it is)")
+    _add_new_specialist_options(imp)
+    rm = commands.add_parser("rm", help="delete a specialist's downloaded model")
+    rm.add_argument("specialist", help="the specialist id")
+    rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    rm.add_argument("--forget", action="store_true", help="also remove a specialist you added")
+
+
+def _add_new_specialist_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as", dest="new_id", metavar="ID", help="id of the new specialist")
+    parser.add_argument("--domain", help="general, code, math, medical or legal")
+    parser.add_argument("--name", default="", help="display name (default: from the model)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="describe this machine and installation")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     commands.add_parser("setup", help="prepare the built-in offline models")
+    _add_model_parsers(commands)
     commands.add_parser("gui", help="open the Cadre window (the default)")
     return parser
 

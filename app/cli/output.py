@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from app.core.units import human_bytes
 
-def human_bytes(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(size) < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
+__all__ = ["human_bytes", "note"]
 
 
 def note(text: str) -> None:

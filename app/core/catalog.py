@@ -11,7 +11,7 @@ from pathlib import Path
 from app.core.errors import CadreError, ModelNotInstalledError
 from app.core.paths import DataPaths
 from specialists import SpecialistManifest, builtin_manifest_dir, load_manifests
-from specialists.loader import ManifestError
+from specialists.loader import ManifestError, ModelSource
 
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -42,13 +42,29 @@ def _safe(part: str) -> str:
 class Catalog:
     def __init__(self, paths: DataPaths) -> None:
         self._paths = paths
+        self._manifests: dict[str, SpecialistManifest] = {}
+        self.reload()
+
+    @property
+    def user_folder(self) -> Path:
+        """Where the user's own manifests live (custom pulls and imports are written here)."""
+        return self._paths.data / "specialists"
+
+    def reload(self) -> None:
         try:
-            self._manifests = load_manifests(builtin_manifest_dir(), paths.data / "specialists")
+            self._manifests = load_manifests(builtin_manifest_dir(), self.user_folder)
         except ManifestError as exc:
             raise CadreError(
                 f"A specialist manifest is invalid: {exc}",
-                hint=f"Fix or remove the file in {paths.data / 'specialists'}.",
+                hint=f"Fix or remove the file in {self.user_folder}.",
             ) from exc
+
+    def is_user_manifest(self, manifest: SpecialistManifest) -> bool:
+        return manifest.origin is not None and manifest.origin.parent == self.user_folder
+
+    def users_of(self, path: Path) -> list[SpecialistManifest]:
+        """Every specialist whose model is the file at ``path`` (two may share one download)."""
+        return [m for m in self._manifests.values() if self.model_path(m) == path]
 
     def ids(self) -> list[str]:
         return list(self._manifests)
@@ -63,9 +79,11 @@ class Catalog:
             ) from None
 
     def model_path(self, manifest: SpecialistManifest) -> Path:
+        return self.path_for(manifest.model)
+
+    def path_for(self, model: ModelSource) -> Path:
         """Where the GGUF lives. Keyed by source, not by specialist, so two specialists that share
         one model file share one download."""
-        model = manifest.model
         if model.source == "local":
             return Path(model.path).expanduser()
         if model.source == "pypi":

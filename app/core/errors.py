@@ -37,3 +37,15 @@ class StorageError(CadreError):
 
 class Cancelled(Exception):
     """The user cancelled the work. Not an error: callers stop quietly."""
+
+
+class DownloadError(CadreError):
+    """A download could not finish: the hub is unreachable, the file is missing, access is denied."""
+
+
+class ChecksumMismatchError(DownloadError):
+    """The downloaded bytes are not the ones the hub published; nothing was installed."""
+
+
+class DiskSpaceError(CadreError):
+    """Not enough free disk space for a download."""

@@ -127,6 +127,30 @@ def nvidia_gpus() -> list[GpuInfo]:
         pynvml.nvmlShutdown()
 
 
+def process_vram_bytes(pid: int) -> int:
+    """VRAM that process ``pid`` holds on NVIDIA GPUs (0 when unknown)."""
+    try:
+        import pynvml
+    except ImportError:
+        return 0
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return 0
+    try:
+        used = 0
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            for process in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if process.pid == pid and process.usedGpuMemory:
+                    used += int(process.usedGpuMemory)
+        return used
+    except pynvml.NVMLError:
+        return 0
+    finally:
+        pynvml.nvmlShutdown()
+
+
 def _as_text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 

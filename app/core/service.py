@@ -5,6 +5,7 @@ Built once at start-up (the composition root passes it down); nothing here is a 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator
 from dataclasses import asdict, dataclass
 
@@ -15,10 +16,14 @@ from app.core.embedded import prepare_model
 from app.core.engine.client import EngineClient
 from app.core.engine.protocol import ChatMessage, LoadModel, ModelLoaded, SamplingParams
 from app.core.errors import CadreError
+from app.core.fit import FitAdvice, MemorySnapshot, advise, estimate_need
+from app.core.gguf_header import validate_gguf
 from app.core.hardware import physical_cores
+from app.core.installer import ModelInstaller
 from app.core.paths import DataPaths, data_paths
 from app.core.storage import ConversationStore, StoredMessage, open_database
 from app.core.storage.conversations import MessageTimings
+from app.core.storage.model_files import Footprint, ModelFileStore
 from app.core.tasks import CancelToken, Job, Progress
 from specialists import SpecialistManifest
 
@@ -62,14 +67,36 @@ class CadreService:
         self.catalog = Catalog(self.paths)
         self.engine = engine or EngineClient(log_path=self.paths.worker_log)
         self._db: sqlite_utils.Database | None = None
+        self._db_lock = threading.RLock()  # one connection, shared by the stores below
         self._conversations: ConversationStore | None = None
+        self._model_files: ModelFileStore | None = None
+
+    def _database(self) -> sqlite_utils.Database:
+        with self._db_lock:
+            if self._db is None:
+                self._db = open_database(self.paths.database)
+            return self._db
 
     @property
     def conversations(self) -> ConversationStore:
         if self._conversations is None:
-            self._db = open_database(self.paths.database)
-            self._conversations = ConversationStore(self._db)
+            self._conversations = ConversationStore(self._database(), self._db_lock)
         return self._conversations
+
+    @property
+    def model_files(self) -> ModelFileStore:
+        if self._model_files is None:
+            self._model_files = ModelFileStore(self._database(), self._db_lock)
+        return self._model_files
+
+    @property
+    def installer(self) -> ModelInstaller:
+        return ModelInstaller(self.catalog, self.model_files)
+
+    def fit_advice(self, entry: CatalogEntry, memory: MemorySnapshot | None = None) -> FitAdvice:
+        """Will this specialist fit in memory now? Uses its measured footprint once it has run."""
+        measured = self.model_files.footprint(entry.model_path)
+        return advise(estimate_need(entry, measured), memory or MemorySnapshot.now())
 
     def default_specialist(self) -> CatalogEntry:
         """The general-purpose specialist to use when none is asked for: an installed download beats
@@ -83,6 +110,7 @@ class CadreService:
     def load_specialist(self, specialist_id: str) -> Job[ModelLoaded]:
         entry = self.catalog.require_ready(specialist_id)
         path = yield from prepare_model(entry)
+        validate_gguf(path)  # a damaged or hostile file gets a clear error, never reaches llama.cpp
         request = LoadModel(
             path=str(path),
             n_ctx=entry.manifest.context_size,
@@ -91,7 +119,13 @@ class CadreService:
         )
         if self.engine.loaded != request:
             yield Progress(f"Loading {entry.manifest.name}…")
-        return self.engine.load(request)
+        info = self.engine.load(request)
+        if not info.reused:
+            footprint = Footprint(
+                info.footprint_ram_bytes, info.footprint_vram_bytes, info.n_ctx, info.n_gpu_layers
+            )
+            self.model_files.record_footprint(path, entry.manifest.model.source, footprint)
+        return info
 
     def reply(
         self, conversation_id: str, text: str, specialist_id: str, cancel: CancelToken | None = None
@@ -140,4 +174,4 @@ class CadreService:
         self.engine.close()
         if self._db is not None:
             self._db.close()
-            self._db, self._conversations = None, None
+            self._db, self._conversations, self._model_files = None, None, None

@@ -7,6 +7,7 @@ reuse the KV cache: the prompt is planned so that last turn's tokens are a prefi
 from __future__ import annotations
 
 import codecs
+import os
 import platform
 import sys
 import time
@@ -34,8 +35,9 @@ from app.core.engine.protocol import (
     ModelLoaded,
 )
 from app.core.errors import CadreError, ModelLoadError
+from app.core.fit import header_kv_bytes_per_token
 from app.core.gguf_header import GGUFHeader, read_gguf_header
-from app.core.hardware import estimate_gpu_layers, nvidia_gpus
+from app.core.hardware import estimate_gpu_layers, nvidia_gpus, process_vram_bytes
 
 
 @dataclass(frozen=True)
@@ -98,12 +100,7 @@ def _plan_gpu_layers(request: LoadModel, header: GGUFHeader, path: Path) -> tupl
 
 
 def kv_cache_bytes(header: GGUFHeader, n_ctx: int) -> int:
-    """f16 K and V for every layer at ``n_ctx`` tokens."""
-    heads = int(header.arch_value("attention.head_count", 0) or 0)
-    kv_heads = int(header.arch_value("attention.head_count_kv", heads) or heads)
-    embd = int(header.arch_value("embedding_length", 0) or 0)
-    head_dim = int(header.arch_value("attention.key_length", embd // heads if heads else 0) or 0)
-    return 2 * 2 * header.block_count * n_ctx * kv_heads * head_dim
+    return header_kv_bytes_per_token(header) * n_ctx
 
 
 class LlamaBackend:
@@ -121,6 +118,7 @@ class LlamaBackend:
             return replace(self._info, reused=True)
         self.unload()
         started = time.perf_counter()
+        rss_before = psutil.Process().memory_info().rss
         path = Path(request.path)
         header = read_gguf_header(path)
         layers, note = _plan_gpu_layers(request, header, path)
@@ -141,7 +139,9 @@ class LlamaBackend:
             load_seconds=time.perf_counter() - started,
             reused=False,
             has_chat_template=bool(header.chat_template),
-            worker_rss_bytes=psutil.Process().memory_info().rss,
+            worker_rss_bytes=(rss := psutil.Process().memory_info().rss),
+            footprint_ram_bytes=max(0, rss - rss_before),
+            footprint_vram_bytes=process_vram_bytes(os.getpid()) if layers else 0,
         )
         return self._info
 

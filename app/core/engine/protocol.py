@@ -60,6 +60,8 @@ class ModelLoaded:
     reused: bool
     has_chat_template: bool
     worker_rss_bytes: int
+    footprint_ram_bytes: int = 0  # what loading took: the worker's RSS growth
+    footprint_vram_bytes: int = 0  # and this process's VRAM (NVIDIA), when offloaded
 
 
 @dataclass(frozen=True)

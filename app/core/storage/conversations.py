@@ -57,9 +57,9 @@ class ConversationStore:
     """Thread-safe: the window reads on the GUI thread while a reply is stored from a worker thread,
     over one connection, so each operation (and its transaction) holds the store's lock."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database, lock: threading.RLock | None = None) -> None:
         self._db = db
-        self._lock = threading.RLock()
+        self._lock = lock or threading.RLock()
 
     def create(self, specialist_id: str, title: str = "") -> Conversation:
         now = utc_now()

@@ -61,3 +61,28 @@ def m002_message_timings(db: sqlite_utils.Database) -> None:
         ("total_ms", float),
     ):
         table.add_column(column, kind)
+
+
+@migration
+def m003_model_files(db: sqlite_utils.Database) -> None:
+    """Installed model files: where each came from, its verified sha256, and the memory it took
+    when it was last loaded (used instead of the estimate in fit advice)."""
+    db.table("model_files").create(
+        {
+            "path": str,
+            "source": str,
+            "repo": str,
+            "filename": str,
+            "revision": str,
+            "commit_hash": str,
+            "sha256": str,
+            "size_bytes": int,
+            "installed_at": str,
+            "footprint_ram_bytes": int,
+            "footprint_vram_bytes": int,
+            "footprint_n_ctx": int,
+            "footprint_gpu_layers": int,
+            "measured_at": str,
+        },
+        pk="path",
+    )

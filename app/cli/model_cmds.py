@@ -1,0 +1,155 @@
+"""``cadre pull``, ``cadre import`` and ``cadre rm``: get models onto this computer and off it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from app.cli.output import note
+from app.core.downloads.transfer import DownloadProgress
+from app.core.errors import CadreError
+from app.core.installer import PullResult, RemovalPlan
+from app.core.service import CadreService
+from app.core.tasks import CancelToken, Job, Progress
+from app.core.units import human_bytes, human_duration
+from app.core.user_manifests import NewSpecialist
+
+BAR_WIDTH = 24
+
+
+class ProgressPrinter:
+    """Progress on stderr: a redrawn bar on a terminal, a line per tenth when piped to a log."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._tty = self._stream.isatty()
+        self._open_line = False
+        self._last_step = -1
+
+    def __call__(self, report: Progress) -> None:
+        if report.total is None:
+            self._line(report.message)
+            return
+        text = format_progress(report)
+        if self._tty:
+            self._stream.write(f"\r\033[K{text}")
+            self._stream.flush()
+            self._open_line = True
+            return
+        step = int((report.fraction or 0) * 10)
+        if step != self._last_step:
+            self._last_step = step
+            print(text, file=self._stream, flush=True)
+
+    def _line(self, message: str) -> None:
+        self.finish()
+        self._last_step = -1
+        note(message)
+
+    def finish(self) -> None:
+        if self._open_line:
+            self._stream.write("\n")
+            self._open_line = False
+
+
+def format_progress(report: Progress) -> str:
+    fraction = report.fraction or 0.0
+    filled = int(fraction * BAR_WIDTH)
+    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+    text = f"{report.message} [{bar}] {fraction:4.0%}"
+    if isinstance(report, DownloadProgress):
+        text += f"  {human_bytes(report.done)} / {human_bytes(report.total or 0)}"
+        if report.rate > 0:
+            text += f"  {human_bytes(report.rate)}/s"
+        if report.eta_s is not None and report.done < (report.total or 0):
+            text += f"  ETA {human_duration(report.eta_s)}"
+    return text
+
+
+def _drive(job: Job[PullResult]) -> PullResult:
+    """Run a download job in the terminal; Ctrl+C stops it and keeps the part downloaded."""
+    printer = ProgressPrinter()
+    try:
+        while True:
+            try:
+                printer(next(job))
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+    except KeyboardInterrupt:
+        job.close()
+        printer.finish()
+        note("Stopped. Run the same command again to resume the download.")
+        raise
+    finally:
+        printer.finish()
+
+
+def run_pull(service: CadreService, args: argparse.Namespace) -> int:
+    cancel = CancelToken()
+    if args.repo or args.file:
+        new = _new_specialist(args, "pull --repo OWNER/NAME --file FILE.gguf")
+        if not (args.repo and args.file):
+            raise CadreError("Adding a specialist from the hub needs both --repo and --file.")
+        job = service.installer.add_from_hub(new, args.repo, args.file, args.revision, cancel)
+    elif args.specialist:
+        job = service.installer.pull(args.specialist, cancel)
+    else:
+        raise CadreError(
+            "Say which specialist to download.",
+            hint="See `cadre specialists`, or add one with --repo, --file, --as and --domain.",
+        )
+    result = _drive(job)
+    entry = service.catalog.entry(result.specialist_id)
+    verb = "Downloaded and verified" if result.downloaded else "Already installed and current:"
+    print(f"{verb} {entry.manifest.name} ({human_bytes(result.size_bytes)}) at {result.path}")
+    print(f"Memory: {service.fit_advice(entry).summary}")
+    return 0
+
+
+def _new_specialist(args: argparse.Namespace, what: str) -> NewSpecialist:
+    if not args.new_id or not args.domain:
+        raise CadreError(
+            f"`cadre {what}` needs --as ID and --domain DOMAIN for the new specialist.",
+            hint="For example: --as my-coder --domain code",
+        )
+    return NewSpecialist(args.new_id, args.domain, args.name)
+
+
+def run_import(service: CadreService, args: argparse.Namespace) -> int:
+    new = _new_specialist(args, "import PATH.gguf")
+    entry = service.installer.import_file(Path(args.path), new)
+    print(f"Added {entry.manifest.name} ({entry.manifest.domain}) from {entry.model_path}")
+    print(f"Memory: {service.fit_advice(entry).summary}")
+    return 0
+
+
+def describe_removal(plan: RemovalPlan) -> list[str]:
+    lines = [f"Remove {plan.name}:"]
+    lines += [f"  delete {path}" for path in plan.files]
+    if plan.manifest is not None:
+        lines.append(f"  unregister the specialist ({plan.manifest})")
+    if plan.freed_bytes:
+        lines.append(f"  frees {human_bytes(plan.freed_bytes)}")
+    if plan.shared_with:
+        lines.append(f"  also used by: {', '.join(plan.shared_with)} (they lose it too)")
+    return lines
+
+
+def run_rm(service: CadreService, args: argparse.Namespace) -> int:
+    installer = service.installer
+    plan = installer.plan_removal(args.specialist, forget=args.forget)
+    if plan.empty:
+        print(f"{plan.name} has no downloaded model to remove.")
+        return 0
+    print("\n".join(describe_removal(plan)))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CadreError("Not removing anything without confirmation.", hint="Add --yes.")
+        if input("Go ahead? [y/N] ").strip().lower() not in {"y", "yes"}:
+            print("Nothing removed.")
+            return 1
+    installer.remove(plan)
+    print("Removed.")
+    return 0
