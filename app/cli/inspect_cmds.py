@@ -10,18 +10,23 @@ from app.cli.output import human_bytes, note
 from app.core.catalog import CatalogEntry
 from app.core.doctor import DoctorReport, gather_report
 from app.core.embedded import prepare_model
+from app.core.fit import FitAdvice, MemorySnapshot
+from app.core.installer import installed_state
 from app.core.service import CadreService
 from app.core.tasks import run_job
+from specialists import builtin_manifest_dir
 
 
-def entry_as_dict(entry: CatalogEntry) -> dict[str, Any]:
+def entry_as_dict(entry: CatalogEntry, fit: FitAdvice) -> dict[str, Any]:
     manifest, model = entry.manifest, entry.manifest.model
     return {
         "id": manifest.id,
         "name": manifest.name,
         "domain": manifest.domain,
         "description": manifest.description,
-        "state": entry.state.value,
+        "state": installed_state(entry),
+        "user_added": entry.manifest.origin is not None
+        and not entry.manifest.origin.is_relative_to(builtin_manifest_dir()),
         "license": manifest.license,
         "context_size": manifest.context_size,
         "model": {
@@ -35,24 +40,33 @@ def entry_as_dict(entry: CatalogEntry) -> dict[str, Any]:
             "size_bytes": model.size_bytes,
             "path": str(entry.model_path),
         },
+        "fit": fit.as_dict(),
     }
 
 
 def run_specialists(service: CadreService, args: argparse.Namespace) -> int:
-    entries = service.catalog.entries()
+    memory = MemorySnapshot.now()
+    rows = [(entry, service.fit_advice(entry, memory)) for entry in service.catalog.entries()]
     if args.json:
-        print(json.dumps([entry_as_dict(entry) for entry in entries], indent=2))
+        print(json.dumps([entry_as_dict(entry, fit) for entry, fit in rows], indent=2))
         return 0
-    print(f"{'ID':<10} {'DOMAIN':<8} {'STATE':<14} {'SIZE':>9}  MODEL")
-    for entry in entries:
+    print(f"{'ID':<10} {'DOMAIN':<8} {'STATE':<17} {'SIZE':>9}  {'FIT':<10} MODEL")
+    for entry, fit in rows:
         model = entry.manifest.model
-        source = model.repo or model.package
+        source = model.repo or model.package or model.path
         size = human_bytes(model.size_bytes) if model.size_bytes else "?"
         print(
-            f"{entry.manifest.id:<10} {entry.manifest.domain:<8} {entry.state.value:<14} "
-            f"{size:>9}  {model.parameters} {model.quantization} ({source})"
+            f"{entry.manifest.id:<10} {entry.manifest.domain:<8} {installed_state(entry):<17} "
+            f"{size:>9}  {fit.verdict.value:<10} {model.parameters} {model.quantization} ({source})"
         )
+    print(f"\nMemory now: {human_bytes(memory.available_ram)} RAM free" + _vram_note(memory))
     return 0
+
+
+def _vram_note(memory: MemorySnapshot) -> str:
+    if memory.free_vram is None:
+        return "."
+    return f", {human_bytes(memory.free_vram)} free on {memory.gpu_name}."
 
 
 def _format_report(report: DoctorReport) -> list[str]:

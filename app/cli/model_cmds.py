@@ -26,7 +26,7 @@ class ProgressPrinter:
         self._stream = stream or sys.stderr
         self._tty = self._stream.isatty()
         self._open_line = False
-        self._last_step = -1
+        self._last_step: tuple[str, int] | None = None
 
     def __call__(self, report: Progress) -> None:
         if report.total is None:
@@ -38,14 +38,14 @@ class ProgressPrinter:
             self._stream.flush()
             self._open_line = True
             return
-        step = int((report.fraction or 0) * 10)
+        step = (report.message, int((report.fraction or 0) * 10))
         if step != self._last_step:
             self._last_step = step
             print(text, file=self._stream, flush=True)
 
     def _line(self, message: str) -> None:
         self.finish()
-        self._last_step = -1
+        self._last_step = None
         note(message)
 
     def finish(self) -> None:

@@ -22,7 +22,10 @@ from app.core.units import human_bytes
 if TYPE_CHECKING:
     from app.core.catalog import CatalogEntry
 
-BUFFER_ALLOWANCE_BYTES = 300 * 1000 * 1000  # compute buffers and runtime at n_batch 512
+MIN_BUFFER_BYTES = 100 * 1000 * 1000  # compute buffers and runtime at n_batch 512: at least this,
+BUFFER_SHARE = (
+    0.10  # or this share of the weights (the 270M starter measured ~66 MB over its weights)
+)
 GPU_RESERVE_BYTES = 512 * 1024 * 1024  # VRAM left for the desktop and the driver
 COMFORT = 0.8  # needing more than this share of what is free is "tight"
 
@@ -115,9 +118,10 @@ def estimate_need(entry: CatalogEntry, measured: Footprint | None = None) -> Mem
         per_token = kv_bytes_per_token(model.layers, model.kv_heads, model.head_dim)
         if not per_token:  # no facts at all: a cache of about a tenth of the weights per 4k tokens
             per_token = weights // 10 // 4096
+    buffers = max(MIN_BUFFER_BYTES, int(weights * BUFFER_SHARE))
     if measured is not None and measured.n_ctx == n_ctx:
-        return MemoryNeed(weights, per_token * n_ctx, BUFFER_ALLOWANCE_BYTES, "measured", measured)
-    return MemoryNeed(weights, per_token * n_ctx, BUFFER_ALLOWANCE_BYTES, "estimate")
+        return MemoryNeed(weights, per_token * n_ctx, buffers, "measured", measured)
+    return MemoryNeed(weights, per_token * n_ctx, buffers, "estimate")
 
 
 def _header_if_installed(entry: CatalogEntry) -> GGUFHeader | None:
