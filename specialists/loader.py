@@ -16,7 +16,9 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 DOMAINS = ("general", "code", "math", "medical", "legal")
-MIN_EXAMPLES = 25  # for built-in specialists (a test checks); a user's own may route by domain alone
+MIN_EXAMPLES = (
+    25  # for built-in specialists (a test checks); a user's own may route by domain alone
+)
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _MODEL_SOURCES = ("huggingface", "pypi", "local")
 

@@ -15,7 +15,10 @@ from app.core.tasks import Progress
 from app.ui.runner import JobRunner
 from tests.fakehub import FakeHub, HubFile
 
-CODE_REPO, CODE_FILE = "Qwen/Qwen2.5-Coder-3B-Instruct-GGUF", "qwen2.5-coder-3b-instruct-q4_k_m.gguf"
+CODE_REPO, CODE_FILE = (
+    "Qwen/Qwen2.5-Coder-3B-Instruct-GGUF",
+    "qwen2.5-coder-3b-instruct-q4_k_m.gguf",
+)
 
 
 @pytest.fixture
