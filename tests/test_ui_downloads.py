@@ -72,3 +72,47 @@ def test_a_pull_reports_progress_can_be_cancelled_and_then_resumes(
     result = outcomes[1]
     assert isinstance(result, PullResult) and result.downloaded
     assert service.catalog.entry("code").state.value == "installed"
+
+
+def test_the_specialists_window_downloads_shows_progress_and_removes(
+    qtbot: QtBot, hub: FakeHub, tiny_chat_model: Path, tiny_specialist: str
+) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.ui.chat_window import ChatWindow
+
+    hub_file = hub.add(HubFile(CODE_REPO, CODE_FILE, tiny_chat_model.read_bytes(), chunk_size=4096))
+    hub_file.delay_s = 0.01
+    service = CadreService()
+    window = ChatWindow(service)
+    qtbot.addWidget(window)
+    dialog = window.open_specialists()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() >= 6)
+    code_row = next(
+        row
+        for row in range(dialog.table.rowCount())
+        if dialog.table.item(row, 0).text().startswith("Code")
+    )
+    dialog.table.selectRow(code_row)
+    assert dialog.download_button.isEnabled() and not dialog.remove_button.isEnabled()
+    dialog.download_button.click()
+    assert dialog.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: "Downloading" in dialog.table.item(code_row, 4).text())
+    qtbot.waitUntil(lambda: window.specialists.findData("code") >= 0, timeout=15_000)
+    qtbot.waitUntil(lambda: dialog.table.item(code_row, 4).text() == "installed")
+    assert "fits" in dialog.table.item(code_row, 3).text()
+    dialog.table.selectRow(code_row)
+    assert dialog.remove_button.isEnabled()
+
+    def answer_yes() -> None:
+        assert dialog.confirmation is not None
+        assert "Remove Code" in dialog.confirmation.text()
+        dialog.confirmation.button(QMessageBox.StandardButton.Yes).click()
+
+    QTimer.singleShot(200, answer_yes)
+    dialog.remove_button.click()
+    qtbot.waitUntil(lambda: window.specialists.findData("code") < 0)
+    qtbot.waitUntil(lambda: dialog.table.item(code_row, 4).text() == "not installed")
+    window.close()
+    service.close()

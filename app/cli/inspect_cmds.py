@@ -7,24 +7,23 @@ import json
 from typing import Any
 
 from app.cli.output import human_bytes, note
-from app.core.catalog import CatalogEntry
 from app.core.doctor import DoctorReport, gather_report
 from app.core.embedded import prepare_model
-from app.core.fit import FitAdvice, MemorySnapshot
-from app.core.installer import installed_state
-from app.core.service import CadreService
+from app.core.fit import MemorySnapshot
+from app.core.service import CadreService, SpecialistStatus
 from app.core.tasks import run_job
 from specialists import builtin_manifest_dir
 
 
-def entry_as_dict(entry: CatalogEntry, fit: FitAdvice) -> dict[str, Any]:
+def status_as_dict(status: SpecialistStatus) -> dict[str, Any]:
+    entry = status.entry
     manifest, model = entry.manifest, entry.manifest.model
     return {
         "id": manifest.id,
         "name": manifest.name,
         "domain": manifest.domain,
         "description": manifest.description,
-        "state": installed_state(entry),
+        "state": status.state,
         "user_added": entry.manifest.origin is not None
         and not entry.manifest.origin.is_relative_to(builtin_manifest_dir()),
         "license": manifest.license,
@@ -40,26 +39,27 @@ def entry_as_dict(entry: CatalogEntry, fit: FitAdvice) -> dict[str, Any]:
             "size_bytes": model.size_bytes,
             "path": str(entry.model_path),
         },
-        "fit": fit.as_dict(),
+        "fit": status.fit.as_dict(),
     }
 
 
 def run_specialists(service: CadreService, args: argparse.Namespace) -> int:
-    memory = MemorySnapshot.now()
-    rows = [(entry, service.fit_advice(entry, memory)) for entry in service.catalog.entries()]
+    rows = service.overview()
     if args.json:
-        print(json.dumps([entry_as_dict(entry, fit) for entry, fit in rows], indent=2))
+        print(json.dumps([status_as_dict(status) for status in rows], indent=2))
         return 0
     print(f"{'ID':<10} {'DOMAIN':<8} {'STATE':<17} {'SIZE':>9}  {'FIT':<10} MODEL")
-    for entry, fit in rows:
-        model = entry.manifest.model
+    for status in rows:
+        manifest, model = status.entry.manifest, status.entry.manifest.model
         source = model.repo or model.package or model.path
         size = human_bytes(model.size_bytes) if model.size_bytes else "?"
         print(
-            f"{entry.manifest.id:<10} {entry.manifest.domain:<8} {installed_state(entry):<17} "
-            f"{size:>9}  {fit.verdict.value:<10} {model.parameters} {model.quantization} ({source})"
+            f"{manifest.id:<10} {manifest.domain:<8} {status.state:<17} {size:>9}  "
+            f"{status.fit.verdict.value:<10} {model.parameters} {model.quantization} ({source})"
         )
-    print(f"\nMemory now: {human_bytes(memory.available_ram)} RAM free" + _vram_note(memory))
+    if rows:
+        memory = rows[0].fit.memory
+        print(f"\nMemory now: {human_bytes(memory.available_ram)} RAM free" + _vram_note(memory))
     return 0
 
 

@@ -10,10 +10,10 @@ from typing import TextIO
 from app.cli.output import note
 from app.core.downloads.transfer import DownloadProgress
 from app.core.errors import CadreError
-from app.core.installer import PullResult, RemovalPlan
+from app.core.installer import PullResult
 from app.core.service import CadreService
 from app.core.tasks import CancelToken, Job, Progress
-from app.core.units import human_bytes, human_duration
+from app.core.units import human_bytes
 from app.core.user_manifests import NewSpecialist
 
 BAR_WIDTH = 24
@@ -60,11 +60,7 @@ def format_progress(report: Progress) -> str:
     bar = "#" * filled + "-" * (BAR_WIDTH - filled)
     text = f"{report.message} [{bar}] {fraction:4.0%}"
     if isinstance(report, DownloadProgress):
-        text += f"  {human_bytes(report.done)} / {human_bytes(report.total or 0)}"
-        if report.rate > 0:
-            text += f"  {human_bytes(report.rate)}/s"
-        if report.eta_s is not None and report.done < (report.total or 0):
-            text += f"  ETA {human_duration(report.eta_s)}"
+        text += f"  {report.describe()}"
     return text
 
 
@@ -125,25 +121,13 @@ def run_import(service: CadreService, args: argparse.Namespace) -> int:
     return 0
 
 
-def describe_removal(plan: RemovalPlan) -> list[str]:
-    lines = [f"Remove {plan.name}:"]
-    lines += [f"  delete {path}" for path in plan.files]
-    if plan.manifest is not None:
-        lines.append(f"  unregister the specialist ({plan.manifest})")
-    if plan.freed_bytes:
-        lines.append(f"  frees {human_bytes(plan.freed_bytes)}")
-    if plan.shared_with:
-        lines.append(f"  also used by: {', '.join(plan.shared_with)} (they lose it too)")
-    return lines
-
-
 def run_rm(service: CadreService, args: argparse.Namespace) -> int:
     installer = service.installer
     plan = installer.plan_removal(args.specialist, forget=args.forget)
     if plan.empty:
         print(f"{plan.name} has no downloaded model to remove.")
         return 0
-    print("\n".join(describe_removal(plan)))
+    print("\n".join(plan.describe()))
     if not args.yes:
         if not sys.stdin.isatty():
             raise CadreError("Not removing anything without confirmation.", hint="Add --yes.")

@@ -18,6 +18,7 @@ from app.core.errors import CadreError, DownloadError
 from app.core.gguf_header import GGUFHeader, validate_gguf
 from app.core.storage.model_files import ModelFileRecord, ModelFileStore
 from app.core.tasks import CancelToken, Job, Progress
+from app.core.units import human_bytes
 from app.core.user_manifests import NewSpecialist, manifest_text, write_manifest
 from specialists import ModelSource
 
@@ -45,6 +46,18 @@ class RemovalPlan:
     @property
     def empty(self) -> bool:
         return not self.files and self.manifest is None
+
+    def describe(self) -> list[str]:
+        """The plan in words, for the confirmation the CLI and the window ask for."""
+        lines = [f"Remove {self.name}:"]
+        lines += [f"  delete {path}" for path in self.files]
+        if self.manifest is not None:
+            lines.append(f"  unregister the specialist ({self.manifest})")
+        if self.freed_bytes:
+            lines.append(f"  frees {human_bytes(self.freed_bytes)}")
+        if self.shared_with:
+            lines.append(f"  also used by: {', '.join(self.shared_with)} (they lose it too)")
+        return lines
 
 
 class ModelInstaller:

@@ -19,7 +19,7 @@ from app.core.errors import CadreError
 from app.core.fit import FitAdvice, MemorySnapshot, advise, estimate_need
 from app.core.gguf_header import validate_gguf
 from app.core.hardware import physical_cores
-from app.core.installer import ModelInstaller
+from app.core.installer import ModelInstaller, installed_state
 from app.core.paths import DataPaths, data_paths
 from app.core.storage import ConversationStore, StoredMessage, open_database
 from app.core.storage.conversations import MessageTimings
@@ -32,6 +32,13 @@ from specialists import SpecialistManifest
 class ModelReady:
     specialist_id: str
     info: ModelLoaded
+
+
+@dataclass(frozen=True)
+class SpecialistStatus:
+    entry: CatalogEntry
+    state: str  # "installed", "embedded", "not installed" or "partly downloaded"
+    fit: FitAdvice
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,15 @@ class CadreService:
     @property
     def installer(self) -> ModelInstaller:
         return ModelInstaller(self.catalog, self.model_files)
+
+    def overview(self) -> list[SpecialistStatus]:
+        """Every specialist with its install state and fit advice (reads files: not for a GUI
+        thread)."""
+        memory = MemorySnapshot.now()
+        return [
+            SpecialistStatus(entry, installed_state(entry), self.fit_advice(entry, memory))
+            for entry in self.catalog.entries()
+        ]
 
     def fit_advice(self, entry: CatalogEntry, memory: MemorySnapshot | None = None) -> FitAdvice:
         """Will this specialist fit in memory now? Uses its measured footprint once it has run."""

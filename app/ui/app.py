@@ -69,6 +69,7 @@ def run_app(self_test: bool = False, screenshot: Path | None = None) -> int:
     try:
         code = app.exec()
     finally:
+        window.model_ops.shutdown()
         window.controller.shutdown()
         service.close()
     return int(code)

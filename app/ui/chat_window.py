@@ -21,6 +21,8 @@ from app.core.service import CadreService
 from app.core.storage import StoredMessage
 from app.ui.chat_controller import ChatController
 from app.ui.errors import show_bug, show_known_error
+from app.ui.model_ops import ModelOps
+from app.ui.specialists_dialog import SpecialistsDialog
 from app.ui.transcript import TranscriptView
 
 
@@ -47,6 +49,8 @@ class ChatWindow(QMainWindow):
         self.resize(900, 680)
         self._service = service
         self.controller = ChatController(service, self)
+        self.model_ops = ModelOps(service, self)
+        self.specialists_dialog: SpecialistsDialog | None = None
         self.specialists = QComboBox()
         self.transcript = TranscriptView()
         self.input = QPlainTextEdit()
@@ -59,10 +63,14 @@ class ChatWindow(QMainWindow):
     def _build_layout(self) -> None:
         new_chat = QPushButton("New chat")
         new_chat.clicked.connect(self.new_chat)
+        manage = QPushButton("Specialists…")
+        manage.setToolTip("Download, check and remove specialists")
+        manage.clicked.connect(self.open_specialists)
         top = QHBoxLayout()
         top.addWidget(QLabel("Specialist:"))
         top.addWidget(self.specialists, 1)
         top.addWidget(new_chat)
+        top.addWidget(manage)
         self.input.setPlaceholderText("Message Cadre (Enter to send, Shift+Enter for a new line)")
         self.input.setFixedHeight(90)
         self.input.installEventFilter(_EnterSends(self))
@@ -79,7 +87,9 @@ class ChatWindow(QMainWindow):
         self.statusBar().showMessage("Ready. Everything runs on this computer.")
 
     def _fill_specialists(self) -> None:
-        default = self._service.default_specialist().manifest.id
+        current = self.specialists.currentData()
+        default = current or self._service.default_specialist().manifest.id
+        self.specialists.clear()
         for entry in self._service.catalog.ready():
             label = (
                 f"{entry.manifest.name} — {entry.manifest.model.parameters} ({entry.state.value})"
@@ -100,6 +110,21 @@ class ChatWindow(QMainWindow):
         c.busy_changed.connect(self._on_busy)
         c.known_error.connect(lambda exc: show_known_error(self, exc))
         c.bug.connect(lambda exc: show_bug(self, exc))
+        ops = self.model_ops
+        ops.catalog_changed.connect(self._fill_specialists)
+        ops.known_error.connect(lambda exc: show_known_error(self._dialog_parent(), exc))
+        ops.bug.connect(lambda exc: show_bug(self._dialog_parent(), exc))
+
+    def open_specialists(self) -> SpecialistsDialog:
+        if self.specialists_dialog is None:
+            self.specialists_dialog = SpecialistsDialog(self.model_ops, self)
+        self.specialists_dialog.show()
+        self.specialists_dialog.raise_()
+        return self.specialists_dialog
+
+    def _dialog_parent(self) -> QWidget:
+        dialog = self.specialists_dialog
+        return dialog if dialog is not None and dialog.isVisible() else self
 
     def send(self) -> None:
         text = self.input.toPlainText().strip()
@@ -138,5 +163,6 @@ class ChatWindow(QMainWindow):
         self.statusBar().showMessage("Ready.")
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.model_ops.shutdown()
         self.controller.shutdown()
         super().closeEvent(event)

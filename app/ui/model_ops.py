@@ -1,0 +1,92 @@
+"""Downloads, removals and the specialist overview for the window, on their own thread pool.
+
+Holds no widgets: views call it and listen to its signals. Several downloads may run at once; each
+is keyed by specialist id so a view can show and cancel the one on its row.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from app.core.errors import CadreError
+from app.core.installer import PullResult, RemovalPlan
+from app.core.service import CadreService, SpecialistStatus
+from app.core.tasks import Job, Progress
+from app.ui.runner import JobRunner, RunningJob
+
+
+class ModelOps(QObject):
+    progress = Signal(str, object)  # specialist id, Progress
+    download_ended = Signal(str, str)  # specialist id, what happened in words
+    overview_ready = Signal(object)  # list[SpecialistStatus]
+    catalog_changed = Signal()
+    known_error = Signal(object)  # CadreError
+    bug = Signal(object)
+
+    def __init__(self, service: CadreService, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._service = service
+        self._downloads = JobRunner("downloads", max_threads=2, parent=self)
+        self._reads = JobRunner("overview", max_threads=1, parent=self)
+        self._jobs: dict[str, RunningJob] = {}
+
+    def is_downloading(self, specialist_id: str) -> bool:
+        return specialist_id in self._jobs
+
+    def refresh(self) -> None:
+        """Recompute states and fit advice off the GUI thread (it reads model headers)."""
+
+        def overview(token: object) -> Job[list[SpecialistStatus]]:
+            yield Progress("Checking specialists…")
+            return self._service.overview()
+
+        self._reads.start(overview, failed=self._failed, succeeded=self.overview_ready.emit)
+
+    def download(self, specialist_id: str) -> None:
+        if specialist_id in self._jobs:
+            return
+        self._jobs[specialist_id] = self._downloads.start(
+            lambda token: self._service.installer.pull(specialist_id, token),
+            progress=lambda report: self._on_progress(specialist_id, report),
+            succeeded=lambda result: self._on_done(specialist_id, result),
+            failed=lambda exc: self._on_failed(specialist_id, exc),
+            cancelled=lambda: self._end(specialist_id, "Paused: downloading again resumes."),
+        )
+
+    def cancel(self, specialist_id: str) -> None:
+        job = self._jobs.get(specialist_id)
+        if job is not None:
+            job.cancel()
+
+    def plan_removal(self, specialist_id: str) -> RemovalPlan:
+        return self._service.installer.plan_removal(specialist_id)
+
+    def remove(self, plan: RemovalPlan) -> None:
+        self._service.installer.remove(plan)
+        self.catalog_changed.emit()
+
+    def shutdown(self) -> None:
+        self._downloads.cancel_all()
+        self._downloads.wait(10_000)
+        self._reads.wait(10_000)
+
+    def _on_progress(self, specialist_id: str, report: Progress) -> None:
+        self.progress.emit(specialist_id, report)
+
+    def _on_done(self, specialist_id: str, result: PullResult) -> None:
+        self._end(specialist_id, "Downloaded and verified." if result.downloaded else "Up to date.")
+        self.catalog_changed.emit()
+
+    def _on_failed(self, specialist_id: str, exc: BaseException) -> None:
+        self._end(specialist_id, "Failed.")
+        self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, CadreError):
+            self.known_error.emit(exc)
+        else:
+            self.bug.emit(exc)
+
+    def _end(self, specialist_id: str, outcome: str) -> None:
+        self._jobs.pop(specialist_id, None)
+        self.download_ended.emit(specialist_id, outcome)
