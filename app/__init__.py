@@ -1,4 +1,11 @@
 """Cadre: a team of small, private AI specialists on your own computer."""
 
+import os
+
 __version__ = "0.1.0"
 APP_NAME = "Cadre"
+
+# Privacy by default, set before any library reads it at import: huggingface_hub otherwise adds
+# usage details to its user agent and, for that, fetches a registry from the hub once a day.
+# A user who wants it can still set HF_HUB_DISABLE_TELEMETRY=0.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

@@ -26,17 +26,21 @@ def cadre_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outside an explicit download Cadre makes no network call, and tests only reach 127.0.0.1:
-    any other connection attempt fails the test loudly."""
+def no_internet(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Outside an explicit download Cadre makes no network call, and tests only reach 127.0.0.1.
+    Any other connection is refused and fails the test, even where a library swallows the error."""
     real_connect = socket.socket.connect
+    attempts: list[Any] = []
 
     def guarded_connect(self: socket.socket, address: Any) -> None:
         if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
-            raise AssertionError(f"a test tried to reach the network: {address}")
+            attempts.append(address)
+            raise ConnectionRefusedError(f"tests may not reach the network: {address}")
         real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    yield
+    assert not attempts, f"the test tried to reach the network: {attempts}"
 
 
 def _is_loopback(host: str) -> bool:
