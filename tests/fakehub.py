@@ -39,6 +39,8 @@ class HubFile:
     delay_s: float = 0.0  # pause before each chunk (a slow server)
     chunk_size: int = 64 * 1024
     etag_is_sha256: bool = True  # else the ETag is a git blob id, and paths-info has the sha256
+    gated: bool = False  # answer 403 GatedRepo, as the hub does before terms are accepted
+    busy_gets: int = 0  # answer this many GET requests with 503 first
 
     @property
     def sha256(self) -> str:
@@ -124,10 +126,28 @@ class _Handler(BaseHTTPRequestHandler):
         if hub_file is None:
             self._not_found("EntryNotFound")
             return
+        if self._refused(hub_file, send_body=send_body):
+            return
         start = self._range_start(hub_file)
         self._send_headers(hub_file, start)
         if send_body:
             self._send_body(hub_file, start)
+
+    def _refused(self, hub_file: HubFile, *, send_body: bool) -> bool:
+        status, code = 0, ""
+        if hub_file.gated:
+            status, code = 403, "GatedRepo"
+        elif send_body and hub_file.busy_gets > 0:
+            with self.server.state.lock:
+                hub_file.busy_gets -= 1
+            status = 503
+        if status:
+            self.send_response(status)
+            if code:
+                self.send_header("X-Error-Code", code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        return bool(status)
 
     def _range_start(self, hub_file: HubFile) -> int:
         requested = _RANGE.match(self.headers.get("Range") or "")

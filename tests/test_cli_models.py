@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,3 +110,31 @@ def test_import_registers_a_local_file_and_rejects_a_broken_one(
     removed = cadre("rm", "mine", "--yes")
     assert removed.returncode == 0 and "unregister" in removed.stdout
     assert tiny_chat_model.is_file()
+
+
+def test_ctrl_c_pauses_a_pull_and_the_next_pull_resumes(
+    hub: FakeHub, tiny_chat_model: Path
+) -> None:
+    data = tiny_chat_model.read_bytes()
+    slow = hub.add(HubFile(CODE_REPO, CODE_FILE, data, chunk_size=4096, delay_s=0.05))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "pull", "code"],
+        env=os.environ.copy(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    partial = Path(specialists()["code"]["model"]["path"] + ".partial")  # type: ignore[index]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (partial.exists() and partial.stat().st_size > 8192):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 130
+    assert "Run the same command again to resume" in stderr
+    assert "Traceback" not in stderr
+    kept = partial.stat().st_size
+    slow.delay_s = 0.0
+    resumed = cadre("pull", "code")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming" in resumed.stderr
+    assert hub.gets(CODE_FILE)[-1].range == f"bytes={kept}-"

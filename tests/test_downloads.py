@@ -21,6 +21,7 @@ from app.core.catalog import InstallState
 from app.core.downloads import transfer
 from app.core.downloads.transfer import DownloadProgress, PartialFile
 from app.core.errors import Cancelled, ChecksumMismatchError, DiskSpaceError, DownloadError
+from app.core.gguf_header import GGUFFormatError
 from app.core.installer import PullResult
 from app.core.service import CadreService
 from app.core.tasks import CancelToken, Job, Progress, run_job
@@ -183,6 +184,31 @@ def test_missing_files_and_repos_are_explained(
     new = NewSpecialist("tiny-hub", "general")
     with pytest.raises(DownloadError, match=message):
         collect(service.installer.add_from_hub(new, *where, "main", CancelToken()))
+    assert "tiny-hub" not in service.catalog.ids()
+
+
+def test_a_gated_repo_says_what_to_do(hub: FakeHub, service: CadreService) -> None:
+    hub.add(HubFile(REPO, FILE, b"GGUF", gated=True))
+    with pytest.raises(DownloadError, match="gated") as caught:
+        collect(add_job(service))
+    assert "hf auth login" in caught.value.hint
+
+
+def test_a_busy_server_is_retried(hub: FakeHub, service: CadreService, model_bytes: bytes) -> None:
+    hub.add(HubFile(REPO, FILE, model_bytes, busy_gets=2))
+    _, reports = collect(add_job(service))
+    assert_installed(service, model_bytes)
+    assert sum("answered 503" in r.message for r in reports) == 2
+
+
+def test_a_file_that_is_not_a_gguf_is_refused_after_download(
+    hub: FakeHub, service: CadreService
+) -> None:
+    hub.add(HubFile(REPO, FILE, b"<html>Not a model</html>" * 100))
+    with pytest.raises(GGUFFormatError, match="not a usable GGUF model"):
+        collect(add_job(service))
+    target = service.catalog.path_for(_hub_source())
+    assert not target.exists() and not PartialFile(target).data.exists()
     assert "tiny-hub" not in service.catalog.ids()
 
 
