@@ -185,7 +185,13 @@ class ModelInstaller:
 
     def remove(self, plan: RemovalPlan) -> None:
         for path in plan.files:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:  # Windows refuses to delete a file a running model maps
+                raise CadreError(
+                    f"{path.name} cannot be deleted now: {exc.strerror or exc}",
+                    hint="If a chat is using this specialist, switch to another one and try again.",
+                ) from exc
             self._files.forget(path)
         if plan.manifest is not None:
             model_path = self._catalog.model_path(self._catalog.manifest(plan.specialist_id))

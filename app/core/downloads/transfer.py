@@ -229,6 +229,10 @@ def _classify(exc: Exception, remote: RemoteFile) -> Exception:
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
+    if isinstance(exc, httpx2.RemoteProtocolError):
+        return _Transient("the server closed the connection early")
+    if isinstance(exc, httpx2.TimeoutException):
+        return _Transient("the server stopped answering")
     if isinstance(exc, httpx2.TransportError):
         return _Transient(str(exc) or type(exc).__name__)
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:

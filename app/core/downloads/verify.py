@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app.core.downloads.hub import RemoteFile
 from app.core.downloads.transfer import PartialFile, fetch
-from app.core.errors import ChecksumMismatchError, DiskSpaceError
+from app.core.errors import ChecksumMismatchError, DiskSpaceError, DownloadError
 from app.core.gguf_header import GGUFFormatError, GGUFHeader, validate_gguf
 from app.core.tasks import CancelToken, Job, Progress, Throttle
 from app.core.units import human_bytes
@@ -71,10 +71,18 @@ def download_verified(remote: RemoteFile, target: Path, cancel: CancelToken) -> 
         header = validate_gguf(partial.data)
     except GGUFFormatError as exc:
         partial.discard()
+        reason = exc.message.replace(partial.data.name, remote.filename)
         raise GGUFFormatError(
-            f"{remote.filename} from {remote.repo} is not a usable GGUF model: {exc.message}",
+            f"{remote.filename} from {remote.repo} is not a usable GGUF model: {reason}",
             hint="Pick a .gguf file made for llama.cpp from the repository's file list.",
         ) from exc
-    os.replace(partial.data, target)
+    try:
+        os.replace(partial.data, target)
+    except OSError as exc:  # Windows: the old version is open in the engine
+        raise DownloadError(
+            f"The new {remote.filename} is downloaded and verified but cannot replace the old one "
+            f"yet: {exc.strerror or exc}",
+            hint="Switch chats to another specialist and pull again; nothing is downloaded twice.",
+        ) from exc
     partial.note.unlink(missing_ok=True)
     return header
