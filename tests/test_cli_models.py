@@ -123,12 +123,18 @@ def test_ctrl_c_pauses_a_pull_and_the_next_pull_resumes(
         stderr=subprocess.PIPE,
         text=True,
     )
-    partial = Path(specialists()["code"]["model"]["path"] + ".partial")  # type: ignore[index]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (partial.exists() and partial.stat().st_size > 8192):
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=10)
+    try:
+        partial = Path(specialists()["code"]["model"]["path"] + ".partial")  # type: ignore[index]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (
+            partial.exists() and partial.stat().st_size > 8192
+        ):
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        process.kill()
+        process.wait()
     assert process.returncode == 130
     assert "Run the same command again to resume" in stderr
     assert "Traceback" not in stderr

@@ -104,3 +104,22 @@ def test_store_is_safe_to_use_from_two_threads(tmp_path: Path) -> None:
         thread.join()
     positions = [m.position for m in store.messages(conversation.id)]
     assert positions == list(range(100))
+
+
+def _open_and_close(path: str) -> str:
+    try:
+        open_database(Path(path)).close()
+    except StorageError as exc:
+        return exc.message
+    return "ok"
+
+
+def test_several_processes_can_create_the_database_at_once(tmp_path: Path) -> None:
+    """The CLI and the window may start together on a new data folder: nobody gets "locked"."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        for attempt in range(8):
+            path = str(tmp_path / f"race-{attempt}.db")
+            assert pool.map(_open_and_close, [path] * 4) == ["ok"] * 4

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from app.core.errors import StorageError
 from app.core.storage.migrations import MIGRATIONS
 
 _MIGRATIONS_TABLE = "_migrations"
+BUSY_TIMEOUT_S = 10.0  # the CLI and the window may write at the same moment
 
 
 def utc_now() -> str:
@@ -25,10 +29,11 @@ def open_database(path: Path | None) -> sqlite_utils.Database:
             db = sqlite_utils.Database(memory=True)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False))
-            db.enable_wal()
+            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            db = sqlite_utils.Database(connection)
+            _enable_wal(db)
         db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         apply_migrations(db)
     except sqlite3.DatabaseError as exc:
         raise StorageError(
@@ -60,8 +65,37 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     for name, func in MIGRATIONS:
         if name in done:
             continue
-        with db.atomic():
+        with _write_transaction(db):
+            if name in applied_migrations(db):  # another Cadre process got there first
+                continue
             func(db)
             db.table(_MIGRATIONS_TABLE).insert({"name": name, "applied_at": utc_now()})
         ran.append(name)
     return ran
+
+
+def _enable_wal(db: sqlite_utils.Database) -> None:
+    """Switching a new database to WAL can answer "locked" at once, without waiting, while another
+    process switches it too; retry within the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.enable_wal()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """BEGIN IMMEDIATE: take the write lock up front, so two processes opening a new database at
+    once queue on the busy timeout instead of one failing with "database is locked"."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.commit()
