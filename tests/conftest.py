@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from app.core.paths import DataPaths, data_paths
+from app.core.service import CadreService
+from tests.fakehub import FakeHub
 from tests.tiny_gguf import CHATML_TEMPLATE, write_tiny_llama
 
 
@@ -118,3 +120,19 @@ def tiny_specialist(paths: DataPaths, tiny_model: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tiny.toml").write_text(manifest_toml("tiny", tiny_model))
     return "tiny"
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    """A fake Hugging Face hub on 127.0.0.1, and HF_ENDPOINT pointing at it."""
+    with FakeHub() as fake:
+        monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+        yield fake
+
+
+@pytest.fixture
+def service(cadre_home: Path) -> Iterator[CadreService]:
+    """The core facade on this test's CADRE_HOME (a test module may define its own)."""
+    service = CadreService()
+    yield service
+    service.close()

@@ -8,10 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.fakehub import FakeHub, HubFile
 from tests.test_cli import cadre
@@ -20,13 +17,6 @@ CODE_REPO, CODE_FILE = (
     "Qwen/Qwen2.5-Coder-3B-Instruct-GGUF",
     "qwen2.5-coder-3b-instruct-q4_k_m.gguf",
 )
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    with FakeHub() as fake:
-        monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
-        yield fake
 
 
 def specialists() -> dict[str, dict[str, object]]:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -32,23 +32,9 @@ from tests.fakehub import FakeHub, HubFile
 REPO, FILE = "acme/tiny-GGUF", "tiny-q8.gguf"
 
 
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    with FakeHub() as fake:
-        monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
-        yield fake
-
-
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transfer, "RETRY_DELAYS_S", (0.05,) * 6)
-
-
-@pytest.fixture
-def service(cadre_home: Path) -> Iterator[CadreService]:
-    service = CadreService()
-    yield service
-    service.close()
 
 
 @pytest.fixture

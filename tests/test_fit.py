@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,6 @@ from app.core.service import CadreService
 from app.core.storage.model_files import Footprint
 
 GB = 1000**3
-
-
-@pytest.fixture
-def service(cadre_home: Path) -> Iterator[CadreService]:
-    service = CadreService()
-    yield service
-    service.close()
 
 
 def test_estimate_before_download_uses_the_manifests_architecture(service: CadreService) -> None:

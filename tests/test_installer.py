@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from app.core.gguf_header import GGUFFormatError
 from app.core.service import CadreService
 from app.core.tasks import run_job
 from app.core.user_manifests import NewSpecialist
-
-
-@pytest.fixture
-def service(cadre_home: Path) -> Iterator[CadreService]:
-    service = CadreService()
-    yield service
-    service.close()
 
 
 @pytest.fixture

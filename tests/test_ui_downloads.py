@@ -22,20 +22,6 @@ CODE_REPO, CODE_FILE = (
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    with FakeHub() as fake:
-        monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
-        yield fake
-
-
-@pytest.fixture
-def service(cadre_home: Path) -> Iterator[CadreService]:
-    service = CadreService()
-    yield service
-    service.close()
-
-
-@pytest.fixture
 def downloads(qtbot: QtBot) -> Iterator[JobRunner]:
     runner = JobRunner("downloads", max_threads=2)
     yield runner
