@@ -261,12 +261,7 @@ def test_cancelling_a_slow_download_is_prompt_and_the_next_pull_resumes(
     worker.join(timeout=5)
     assert time.monotonic() - cancelled_at < 1.0
     assert outcome and isinstance(outcome[0], Cancelled)
-    kept = _size(target)
-    assert 0 < kept < len(model_bytes)
-    slow.delay_s = 0.0
-    collect(add_job(service))
-    assert_installed(service, model_bytes)
-    assert hub.gets(FILE)[-1].range == f"bytes={kept}-"
+    assert_resumes(hub, service, slow, model_bytes)
 
 
 def test_a_killed_download_resumes_where_it_stopped(
@@ -282,11 +277,16 @@ def test_a_killed_download_resumes_where_it_stopped(
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
-    kept = _size(target)
-    assert 0 < kept < len(model_bytes)
+    assert_resumes(hub, service, slow, model_bytes)
+
+
+def assert_resumes(hub: FakeHub, service: CadreService, slow: HubFile, data: bytes) -> None:
+    """The next pull asks only for the bytes the partial file lacks, and installs the file."""
+    kept = _size(service.catalog.path_for(_hub_source()))
+    assert 0 < kept < len(data)
     slow.delay_s = 0.0
     collect(add_job(service))
-    assert_installed(service, model_bytes)
+    assert_installed(service, data)
     assert hub.gets(FILE)[-1].range == f"bytes={kept}-"
 
 
