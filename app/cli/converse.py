@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from types import FrameType
 
 from app.cli.output import note
+from app.core.errors import CadreError
+from app.core.routing.router import RouteDecision
 from app.core.service import CadreService, ModelReady, ReplyChunk
 from app.core.storage import StoredMessage
 from app.core.tasks import CancelToken, Progress, ReplyTidier
@@ -31,21 +33,34 @@ def ctrl_c_cancels(token: CancelToken) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _pick_specialist(service: CadreService, requested: str | None) -> str:
-    if requested:
-        return service.catalog.require_ready(requested).manifest.id
-    return service.default_specialist().manifest.id
+def choose(
+    service: CadreService,
+    text: str,
+    *,
+    forced: str | None = None,
+    previous: str | None = None,
+) -> RouteDecision:
+    """Route ``text`` (or honour ``--specialist`` / ``@id``) and say where it goes and why."""
+    if not service.embedder.loaded and not forced:
+        note("Choosing a specialist…")
+    decision = service.routing.route(text, previous_specialist=previous, forced=forced)
+    entry = service.catalog.require_ready(decision.specialist_id)
+    note(f"→ {entry.manifest.name} · {decision.reason}")
+    if decision.suggestion is not None:
+        note(f"  {decision.suggestion.as_text()}")
+    return decision
 
 
 def stream_reply(
-    service: CadreService, conversation_id: str, text: str, specialist_id: str, label: str = ""
+    service: CadreService, conversation_id: str, decision: RouteDecision, label: str = ""
 ) -> StoredMessage | None:
     """Stream the reply to stdout (after ``label``, once the first words arrive)."""
     token = CancelToken()
     tidy = ReplyTidier()
     pending_label = label
+    specialist_id = decision.specialist_id
     with ctrl_c_cancels(token):
-        events = service.reply(conversation_id, text, specialist_id, token)
+        events = service.reply(conversation_id, decision.text, specialist_id, token, decision)
         while True:
             try:
                 event = next(events)
@@ -84,17 +99,53 @@ def run_ask(service: CadreService, args: argparse.Namespace) -> int:
     if not text:
         note("Nothing to ask: give a question, or pipe one in.")
         return 2
-    specialist_id = _pick_specialist(service, args.specialist)
-    conversation = service.conversations.create(specialist_id)
-    stream_reply(service, conversation.id, text, specialist_id)
+    decision = choose(service, text, forced=args.specialist)
+    conversation = service.conversations.create(decision.specialist_id)
+    stream_reply(service, conversation.id, decision)
     return 0
 
 
+CHAT_HELP = (
+    "Each message goes to the best specialist; start with @id to choose one. /wrong ID re-asks "
+    "the last question with another specialist and remembers it. /new starts over, /exit or "
+    "Ctrl+D leaves, Ctrl+C stops a reply."
+)
+
+
+class _Chat:
+    """The terminal chat loop's state: the conversation and its last question and specialist."""
+
+    def __init__(self, service: CadreService, forced: str | None) -> None:
+        self.service = service
+        self.forced = forced
+        self.conversation = service.conversations.create(forced or "")
+        self.last_text = ""
+        self.last_specialist: str | None = None
+
+    def ask(self, text: str, forced: str | None = None) -> None:
+        previous = self.last_specialist
+        decision = choose(self.service, text, forced=forced or self.forced, previous=previous)
+        name = self.service.catalog.manifest(decision.specialist_id).name
+        self.last_text, self.last_specialist = decision.text, decision.specialist_id
+        stream_reply(self.service, self.conversation.id, decision, f"{name.lower()}> ")
+
+    def correct(self, specialist_id: str) -> None:
+        if not self.last_text:
+            note("There is no question to re-ask yet.")
+            return
+        self.service.routing.correct(self.last_text, specialist_id)
+        note(f"Noted: questions like that go to {specialist_id} from now on.")
+        self.ask(self.last_text, forced=specialist_id)
+
+    def new(self) -> None:
+        self.conversation = self.service.conversations.create(self.forced or "")
+        self.last_text, self.last_specialist = "", None
+        note("New conversation.")
+
+
 def run_chat(service: CadreService, args: argparse.Namespace) -> int:
-    specialist_id = _pick_specialist(service, args.specialist)
-    name = service.catalog.manifest(specialist_id).name
-    note(f"Chatting with {name}. /new starts over, /exit or Ctrl+D leaves, Ctrl+C stops a reply.")
-    conversation = service.conversations.create(specialist_id)
+    note(CHAT_HELP)
+    chat = _Chat(service, args.specialist)
     while True:
         try:
             text = input("\nyou> ").strip()
@@ -103,9 +154,12 @@ def run_chat(service: CadreService, args: argparse.Namespace) -> int:
             return 0
         if text in ("/exit", "/quit"):
             return 0
-        if text == "/new":
-            conversation = service.conversations.create(specialist_id)
-            note("New conversation.")
-            continue
-        if text:
-            stream_reply(service, conversation.id, text, specialist_id, f"{name.lower()}> ")
+        try:
+            if text == "/new":
+                chat.new()
+            elif text.startswith("/wrong"):
+                chat.correct(text.removeprefix("/wrong").strip() or "general")
+            elif text:
+                chat.ask(text)
+        except CadreError as exc:  # a typo in @id or /wrong must not end the chat
+            note(f"{exc.message} {exc.hint}".strip())

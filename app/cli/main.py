@@ -21,6 +21,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "pull": ("model_cmds", "run_pull"),
     "import": ("model_cmds", "run_import"),
     "rm": ("model_cmds", "run_rm"),
+    "route": ("route_cmd", "run_route"),
 }
 
 
@@ -65,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     ask = commands.add_parser("ask", help="ask one question and stream the answer")
     ask.add_argument("question", nargs="*", help="the question (read from stdin when absent)")
-    ask.add_argument("--specialist", metavar="ID", help="answer with this specialist")
+    ask.add_argument(
+        "--specialist", metavar="ID", help="answer with this specialist (default: routed)"
+    )
     chat = commands.add_parser("chat", help="chat in the terminal")
     chat.add_argument("--specialist", metavar="ID", help="chat with this specialist")
     specialists = commands.add_parser("specialists", help="list specialists and install state")
@@ -74,6 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     commands.add_parser("setup", help="prepare the built-in offline models")
     _add_model_parsers(commands)
+    route = commands.add_parser(
+        "route",
+        help="show which specialist a request would go to, and why",
+        description="Route QUERY, or with no QUERY one request a line from stdin (one JSON "
+        "object a line out).",
+    )
+    route.add_argument("query", nargs="*", help="the request")
+    route.add_argument(
+        "--among",
+        choices=("installed", "all"),
+        default="installed",
+        help="route among installed specialists (default) or as if all were installed",
+    )
+    route.add_argument("--json", action="store_true", help="machine-readable output")
+    route.add_argument("--correct", metavar="ID", help="remember that QUERY belongs to ID")
     commands.add_parser("gui", help="open the Cadre window (the default)")
     return parser
 

@@ -69,6 +69,9 @@ class Catalog:
     def ids(self) -> list[str]:
         return list(self._manifests)
 
+    def manifests(self) -> list[SpecialistManifest]:
+        return list(self._manifests.values())
+
     def manifest(self, specialist_id: str) -> SpecialistManifest:
         try:
             return self._manifests[specialist_id]

@@ -13,6 +13,7 @@ import sqlite_utils
 
 from app.core.catalog import Catalog, CatalogEntry
 from app.core.embedded import prepare_model
+from app.core.embedder import Embedder
 from app.core.engine.client import EngineClient
 from app.core.engine.protocol import ChatMessage, LoadModel, ModelLoaded, SamplingParams
 from app.core.errors import CadreError
@@ -21,8 +22,11 @@ from app.core.gguf_header import validate_gguf
 from app.core.hardware import physical_cores
 from app.core.installer import ModelInstaller, installed_state
 from app.core.paths import DataPaths, data_paths
+from app.core.routing.desk import RoutingDesk, record_of
+from app.core.routing.router import RouteDecision
 from app.core.storage import ConversationStore, StoredMessage, open_database
 from app.core.storage.conversations import MessageTimings
+from app.core.storage.corrections import CorrectionStore
 from app.core.storage.model_files import Footprint, ModelFileStore
 from app.core.tasks import CancelToken, Job, Progress
 from specialists import SpecialistManifest
@@ -69,7 +73,12 @@ def history_for(manifest: SpecialistManifest, stored: list[StoredMessage]) -> li
 
 
 class CadreService:
-    def __init__(self, paths: DataPaths | None = None, engine: EngineClient | None = None) -> None:
+    def __init__(
+        self,
+        paths: DataPaths | None = None,
+        engine: EngineClient | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
         self.paths = (paths or data_paths()).ensure()
         self.catalog = Catalog(self.paths)
         self.engine = engine or EngineClient(log_path=self.paths.worker_log)
@@ -77,6 +86,8 @@ class CadreService:
         self._db_lock = threading.RLock()  # one connection, shared by the stores below
         self._conversations: ConversationStore | None = None
         self._model_files: ModelFileStore | None = None
+        self.embedder = embedder or Embedder()  # shared by routing and retrieval; loads on use
+        self._routing: RoutingDesk | None = None
 
     def _database(self) -> sqlite_utils.Database:
         with self._db_lock:
@@ -95,6 +106,19 @@ class CadreService:
         if self._model_files is None:
             self._model_files = ModelFileStore(self._database(), self._db_lock)
         return self._model_files
+
+    @property
+    def routing(self) -> RoutingDesk:
+        if self._routing is None:
+            self._routing = RoutingDesk(
+                self.catalog,
+                self.embedder,
+                self.paths.cache / "routing",
+                CorrectionStore(self._database(), self._db_lock),
+                fit=self.fit_advice,
+                loaded_path=lambda: self.engine.loaded.path if self.engine.loaded else None,
+            )
+        return self._routing
 
     @property
     def installer(self) -> ModelInstaller:
@@ -144,7 +168,12 @@ class CadreService:
         return info
 
     def reply(
-        self, conversation_id: str, text: str, specialist_id: str, cancel: CancelToken | None = None
+        self,
+        conversation_id: str,
+        text: str,
+        specialist_id: str,
+        cancel: CancelToken | None = None,
+        decision: RouteDecision | None = None,
     ) -> Generator[ReplyEvent, None, StoredMessage | None]:
         """Store the user's message, stream the specialist's reply, store it when complete.
 
@@ -184,6 +213,7 @@ class CadreService:
             specialist_id,
             finish_reason=stats.finish_reason,
             timings=timings,
+            route=record_of(decision) if decision is not None else None,
         )
 
     def close(self) -> None:
@@ -191,3 +221,4 @@ class CadreService:
         if self._db is not None:
             self._db.close()
             self._db, self._conversations, self._model_files = None, None, None
+            self._routing = None

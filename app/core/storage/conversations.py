@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,21 @@ class MessageTimings:
 
 
 @dataclass(frozen=True)
+class RouteRecord:
+    """Why a reply went to its specialist: kept with the message."""
+
+    specialist: str
+    domain: str
+    confidence: float
+    runner_up: str
+    reason: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+_ROUTE_COLUMNS = ("specialist", "domain", "confidence", "runner_up", "reason", "scores")
+
+
+@dataclass(frozen=True)
 class StoredMessage:
     id: str
     conversation_id: str
@@ -46,6 +62,7 @@ class StoredMessage:
     created_at: str
     finish_reason: str = ""
     timings: MessageTimings = field(default_factory=MessageTimings)
+    route: RouteRecord | None = None
 
 
 def _title_from(text: str) -> str:
@@ -98,6 +115,7 @@ class ConversationStore:
         *,
         finish_reason: str = "",
         timings: MessageTimings | None = None,
+        route: RouteRecord | None = None,
     ) -> StoredMessage:
         """Append and commit one complete message; titles an untitled conversation from its first."""
         with self._lock, self._db.atomic():
@@ -112,6 +130,7 @@ class ConversationStore:
                 created_at=utc_now(),
                 finish_reason=finish_reason,
                 timings=timings or MessageTimings(),
+                route=route,
             )
             self._db.table("messages").insert(_row_from_message(message))
             self._touch(conversation_id, first_text=content if role == "user" else "")
@@ -134,10 +153,19 @@ class ConversationStore:
 def _row_from_message(message: StoredMessage) -> dict[str, Any]:
     row = asdict(message)
     row.update(row.pop("timings"))
+    route = row.pop("route")
+    if route is not None:
+        route["scores"] = json.dumps(route["scores"])
+        row.update({f"route_{name}": route[name] for name in _ROUTE_COLUMNS})
     return row
 
 
 def _message_from_row(row: dict[str, Any]) -> StoredMessage:
     timing_names = MessageTimings.__dataclass_fields__
     timings = MessageTimings(**{name: row.pop(name) or 0 for name in timing_names})
-    return StoredMessage(**row, timings=timings)
+    route_values = {name: row.pop(f"route_{name}", None) for name in _ROUTE_COLUMNS}
+    route = None
+    if route_values["specialist"]:
+        route_values["scores"] = json.loads(route_values["scores"] or "{}")
+        route = RouteRecord(**route_values)
+    return StoredMessage(**row, timings=timings, route=route)

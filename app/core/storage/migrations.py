@@ -86,3 +86,22 @@ def m003_model_files(db: sqlite_utils.Database) -> None:
         },
         pk="path",
     )
+
+
+@migration
+def m004_routing(db: sqlite_utils.Database) -> None:
+    """Each reply's routing decision, and the user's corrections (used as new examples)."""
+    messages = db.table("messages")
+    for column, kind in (
+        ("route_specialist", str),
+        ("route_domain", str),
+        ("route_confidence", float),
+        ("route_runner_up", str),
+        ("route_reason", str),
+        ("route_scores", str),
+    ):
+        messages.add_column(column, kind)
+    db.table("routing_corrections").create(
+        {"id": int, "text": str, "specialist_id": str, "domain": str, "created_at": str},
+        pk="id",
+    )

