@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from app.core.embedder import Embedder
 from app.core.paths import DataPaths, data_paths
 from app.core.service import CadreService
+from app.core.tasks import run_job
 from tests.fakehub import FakeHub
 from tests.tiny_gguf import CHATML_TEMPLATE, write_tiny_llama
 
@@ -136,3 +139,27 @@ def service(cadre_home: Path) -> Iterator[CadreService]:
     service = CadreService()
     yield service
     service.close()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    shared = Embedder()
+    shared.load()
+    return shared
+
+
+@pytest.fixture(scope="session")
+def warm_cache(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The manifests' example vectors, encoded once for the whole session."""
+    home = tmp_path_factory.mktemp("routing-home")
+    service = CadreService(DataPaths(home, home, home / "cache", home), embedder=embedder)
+    run_job(service.routing.warm_up())
+    service.close()
+    return home / "cache" / "routing"
+
+
+@pytest.fixture
+def routing_ready(paths: DataPaths, warm_cache: Path) -> Path:
+    """This test's data folder holds the session's example vectors: no re-encoding."""
+    shutil.copytree(warm_cache, paths.cache / "routing", dirs_exist_ok=True)
+    return paths.cache / "routing"

@@ -3,7 +3,6 @@ confidence threshold, follow-ups, overrides, corrections, machine awareness, and
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,28 +20,10 @@ from app.core.tasks import run_job
 from tests.conftest import manifest_toml
 
 
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    shared = Embedder()
-    shared.load()
-    return shared
-
-
-@pytest.fixture(scope="session")
-def warm_cache(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The manifests' example vectors, encoded once for the whole session."""
-    home = tmp_path_factory.mktemp("routing-home")
-    service = CadreService(DataPaths(home, home, home / "cache", home), embedder=embedder)
-    run_job(service.routing.warm_up())
-    service.close()
-    return home / "cache" / "routing"
-
-
 @pytest.fixture
 def router_service(
-    paths: DataPaths, embedder: Embedder, warm_cache: Path
+    paths: DataPaths, embedder: Embedder, routing_ready: Path
 ) -> Iterator[CadreService]:
-    shutil.copytree(warm_cache, paths.cache / "routing", dirs_exist_ok=True)
     service = CadreService(paths, embedder=embedder)
     yield service
     service.close()
@@ -135,7 +116,7 @@ def test_missing_specialists_are_named_with_their_cost(router_service: CadreServ
 
 
 def test_an_installed_specialist_of_the_domain_answers(
-    paths: DataPaths, embedder: Embedder, warm_cache: Path, tiny_model: Path
+    paths: DataPaths, embedder: Embedder, routing_ready: Path, tiny_model: Path
 ) -> None:
     folder = paths.data / "specialists"
     folder.mkdir(parents=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
 
+from app.core.embedder import Embedder
 from app.core.errors import CadreError
 from app.core.service import CadreService
 from app.core.tasks import CancelToken, Progress
@@ -67,8 +69,10 @@ def test_runner_reports_cancel_as_its_own_outcome(qtbot: QtBot, runner: JobRunne
 
 
 @pytest.fixture
-def window(qtbot: QtBot, tiny_specialist: str) -> Iterator[ChatWindow]:
-    service = CadreService()
+def window(
+    qtbot: QtBot, tiny_specialist: str, embedder: Embedder, routing_ready: Path
+) -> Iterator[ChatWindow]:
+    service = CadreService(embedder=embedder)
     win = ChatWindow(service)
     qtbot.addWidget(win)
     win.show()
@@ -81,7 +85,8 @@ def test_window_offers_ready_specialists(window: ChatWindow) -> None:
     ids = [window.specialists.itemData(i) for i in range(window.specialists.count())]
     assert "tiny" in ids and "starter" in ids
     assert "code" not in ids  # not installed
-    assert window.specialists.currentData() == "tiny"
+    assert window.specialists.currentData() is None  # automatic routing comes first
+    assert window.specialists.currentText().startswith("Automatic")
 
 
 def test_enter_sends_and_the_reply_streams_into_the_transcript(
@@ -94,6 +99,7 @@ def test_enter_sends_and_the_reply_streams_into_the_transcript(
     assert message is not None and message.content
     assert window.transcript.reply_text == message.content
     assert "hello world" in window.transcript.toPlainText()
+    assert message.route is not None and message.route.reason in window.transcript.toPlainText()
     qtbot.waitUntil(lambda: window.send_button.text() == "Send", timeout=5000)
     assert window.input.toPlainText() == ""
 

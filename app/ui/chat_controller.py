@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from app.core.errors import CadreError
+from app.core.routing.router import RouteDecision
 from app.core.service import CadreService, ModelReady, ReplyChunk
 from app.core.tasks import CancelToken, Progress
 from app.ui.runner import JobRunner, RunningJob
@@ -21,11 +22,13 @@ class ChatController(QObject):
     known_error = Signal(object)  # CadreError
     bug = Signal(object)  # any other exception
     busy_changed = Signal(bool)
+    routed = Signal(object)  # RouteDecision, before the reply starts
 
     def __init__(self, service: CadreService, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._service = service
         self._inference = JobRunner("inference", max_threads=1, parent=self)
+        self._routing = JobRunner("routing", max_threads=1, parent=self)
         self._job: RunningJob | None = None
         self._conversation_id: str | None = None
 
@@ -36,19 +39,28 @@ class ChatController(QObject):
     def new_conversation(self) -> None:
         self._conversation_id = None
 
-    def send(self, text: str, specialist_id: str) -> None:
+    def send(self, text: str, specialist_id: str | None) -> None:
+        """Answer ``text`` with ``specialist_id``, or with the routed specialist when ``None``."""
         if self.busy or not text.strip():
             return
         if self._conversation_id is None:
-            self._conversation_id = self._service.conversations.create(specialist_id).id
+            self._conversation_id = self._service.conversations.create(specialist_id or "").id
         conversation_id = self._conversation_id
-        name = self._service.catalog.manifest(specialist_id).name
+        service = self._service
 
         def job(token: CancelToken) -> Any:
-            return self._service.reply(conversation_id, text, specialist_id, token)
+            previous = service.routing.last_specialist(service.conversations, conversation_id)
+            decision = service.routing.route(
+                text, previous_specialist=previous, forced=specialist_id
+            )
+            yield decision
+            return (
+                yield from service.reply(
+                    conversation_id, decision.text, decision.specialist_id, token, decision
+                )
+            )
 
         self.busy_changed.emit(True)
-        self.reply_started.emit(name)
         self._job = self._inference.start(
             job,
             failed=self._on_failed,
@@ -84,9 +96,21 @@ class ChatController(QObject):
     def shutdown(self) -> None:
         self._inference.cancel_all()
         self._inference.wait(10_000)
+        self._routing.wait(30_000)
+
+    def warm_up_router(self) -> None:
+        """Load the embedder and train the router (seconds) beside the model warm-up."""
+        self._routing.start(
+            lambda token: self._service.routing.warm_up(),
+            failed=self._on_warm_up_failed,
+        )
 
     def _on_event(self, event: object) -> None:
-        if isinstance(event, ReplyChunk):
+        if isinstance(event, RouteDecision):
+            name = self._service.catalog.manifest(event.specialist_id).name
+            self.routed.emit(event)
+            self.reply_started.emit(name)
+        elif isinstance(event, ReplyChunk):
             self.text_arrived.emit(event.text)
         elif isinstance(event, ModelReady):
             self.status.emit(event.info.gpu_note or "Model ready.")

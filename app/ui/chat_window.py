@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
+from app.core.routing.router import RouteDecision
 from app.core.service import CadreService
 from app.core.storage import StoredMessage
 from app.ui.chat_controller import ChatController
@@ -58,7 +59,8 @@ class ChatWindow(QMainWindow):
         self._build_layout()
         self._fill_specialists()
         self._connect()
-        self.controller.warm_up(self.specialists.currentData())
+        self.controller.warm_up(self._service.default_specialist().manifest.id)
+        self.controller.warm_up_router()
 
     def _build_layout(self) -> None:
         new_chat = QPushButton("New chat")
@@ -88,24 +90,25 @@ class ChatWindow(QMainWindow):
 
     def _fill_specialists(self) -> None:
         current = self.specialists.currentData()
-        default = current or self._service.default_specialist().manifest.id
         self.specialists.clear()
+        self.specialists.addItem("Automatic — the best specialist for each message", None)
         for entry in self._service.catalog.ready():
             label = (
                 f"{entry.manifest.name} — {entry.manifest.model.parameters} ({entry.state.value})"
             )
             self.specialists.addItem(label, entry.manifest.id)
-        self.specialists.setCurrentIndex(max(0, self.specialists.findData(default)))
+        self.specialists.setCurrentIndex(max(0, self.specialists.findData(current)))
 
     def _connect(self) -> None:
         c = self.controller
         self.send_button.clicked.connect(self._send_or_stop)
-        self.specialists.activated.connect(lambda _: c.warm_up(self.specialists.currentData()))
+        self.specialists.activated.connect(self._on_specialist_picked)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, c.stop)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_chat)
         c.reply_started.connect(self.transcript.begin_reply)
         c.text_arrived.connect(self.transcript.add_reply_text)
         c.reply_finished.connect(self._on_reply_finished)
+        c.routed.connect(self._on_routed)
         c.status.connect(self.statusBar().showMessage)
         c.busy_changed.connect(self._on_busy)
         c.known_error.connect(lambda exc: show_known_error(self, exc))
@@ -125,6 +128,17 @@ class ChatWindow(QMainWindow):
     def _dialog_parent(self) -> QWidget:
         dialog = self.specialists_dialog
         return dialog if dialog is not None and dialog.isVisible() else self
+
+    def _on_specialist_picked(self) -> None:
+        picked = self.specialists.currentData()
+        if picked is not None:
+            self.controller.warm_up(picked)
+
+    def _on_routed(self, decision: RouteDecision) -> None:
+        note = decision.reason
+        if decision.suggestion is not None:
+            note += f" — {decision.suggestion.as_text()}"
+        self.transcript.add_note(note)
 
     def send(self) -> None:
         text = self.input.toPlainText().strip()

@@ -50,11 +50,15 @@ class TranscriptView(QTextBrowser):
         cursor.insertText(text)
         self.ensureCursorVisible()
 
+    def add_note(self, text: str) -> None:
+        """A small grey line: why the reply went where it went."""
+        self.append(f'<p style="color:#888; font-size:small">{html.escape(text)}</p>')
+
     def end_reply(self, footer: str) -> None:
         self.flush()
         self._timer.stop()
         if footer:
-            self.append(f'<p style="color:#888; font-size:small">{html.escape(footer)}</p>')
+            self.add_note(footer)
 
     def _append_block(self, speaker: str, text: str, colour: str) -> None:
         body = html.escape(text).replace("\n", "<br>")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from app.core.embedder import Embedder, Vectors
 from specialists import SpecialistManifest
@@ -32,22 +33,33 @@ def manifest_examples(manifests: Iterable[SpecialistManifest]) -> list[LabelledT
 
 
 def embed_cached(embedder: Embedder, texts: list[str], cache_dir: Path) -> Vectors:
-    """Encode ``texts``, reusing a cached matrix for exactly these texts in this order."""
-    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:24]
-    path = cache_dir / f"minilm-{digest}.npy"
-    if path.is_file():
-        try:
-            cached = np.load(path)
-            if cached.shape == (len(texts), 384):
-                return np.asarray(cached, dtype=np.float32)
-        except (OSError, ValueError):
-            pass  # a damaged cache is rebuilt
-    vectors = embedder.encode(texts)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + f".{os.getpid()}.tmp.npy")
-    np.save(temporary, vectors)
+    """Encode ``texts``, reusing cached vectors text by text: adding a specialist or a correction
+    encodes only the new texts. The cache keeps exactly the texts of the latest call."""
+    keys = [hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] for text in texts]
+    path = cache_dir / "minilm-vectors.npz"
+    known = _load_cache(path)
+    missing = sorted({i for i, key in enumerate(keys) if key not in known}, key=keys.__getitem__)
+    if missing:
+        fresh = embedder.encode([texts[i] for i in missing])
+        known.update({keys[i]: fresh[n] for n, i in enumerate(missing)})
+    vectors = np.stack([known[key] for key in keys]) if keys else np.zeros((0, 384), np.float32)
+    if missing or len(known) != len(set(keys)):
+        _save_cache(path, {key: known[key] for key in keys})
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def _load_cache(path: Path) -> dict[str, npt.NDArray[np.float32]]:
+    try:
+        with np.load(path) as data:
+            return dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+    except (OSError, ValueError, KeyError):
+        return {}  # missing or damaged: rebuilt
+
+
+def _save_cache(path: Path, vectors: dict[str, npt.NDArray[np.float32]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    keys = np.array(list(vectors), dtype="U32")
+    matrix = np.stack(list(vectors.values())) if vectors else np.zeros((0, 384), np.float32)
+    np.savez(temporary, keys=keys, vectors=matrix)
     os.replace(temporary, path)
-    for stale in cache_dir.glob("minilm-*.npy"):
-        if stale != path:
-            stale.unlink(missing_ok=True)
-    return vectors
