@@ -37,7 +37,9 @@ THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 Labels = npt.NDArray[np.str_]
 
 
-def predict(probabilities: npt.NDArray[np.float64], domains: tuple[str, ...], threshold: float) -> Labels:
+def predict(
+    probabilities: npt.NDArray[np.float64], domains: tuple[str, ...], threshold: float
+) -> Labels:
     predicted = np.array(domains)[probabilities.argmax(axis=1)]
     predicted[probabilities.max(axis=1) < threshold] = "general"
     return predicted
@@ -110,7 +112,9 @@ def main() -> None:
     labels = np.array([e.domain for e in examples])
     queries = embed_cached(embedder, [r["text"] for r in rows], cache / "eval")
     truth = np.array([r["domain"] for r in rows])
-    print(f"training: {len(examples)} manifest examples; evaluation: {len(rows)} rows ({args.eval.name})")
+    print(
+        f"training: {len(examples)} manifest examples; evaluation: {len(rows)} rows ({args.eval.name})"
+    )
     for name, train in METHODS.items():
         model = train(vectors, list(labels))
         predicted = predict(model.probabilities(queries), model.domains, 0.0)
@@ -120,16 +124,24 @@ def main() -> None:
     model = METHODS[CHOSEN](vectors, list(labels))
     predicted = predict(model.probabilities(queries), model.domains, threshold)
     per_class = f1_scores(truth, predicted, model.domains)
-    print(f"\nchosen: {CHOSEN}, threshold {threshold} (5-fold CV on the examples; "
-          f"the app uses {router_module.CONFIDENCE_THRESHOLD})")
+    print(
+        f"\nchosen: {CHOSEN}, threshold {threshold} (5-fold CV on the examples; "
+        f"the app uses {router_module.CONFIDENCE_THRESHOLD})"
+    )
     print(f"accuracy {np.mean(predicted == truth):.3f}  (aim >= 0.92)")
-    print(f"macro-F1 {statistics.mean(per_class.values()):.3f}  per class: "
-          + ", ".join(f"{d} {s:.2f}" for d, s in per_class.items()))
+    print(
+        f"macro-F1 {statistics.mean(per_class.values()):.3f}  per class: "
+        + ", ".join(f"{d} {s:.2f}" for d, s in per_class.items())
+    )
     print_confusion(truth, predicted, model.domains)
     startup, p50, p95 = time_routing([r["text"] for r in rows[:300]])
-    print(f"\nrouting latency, warm (RoutingDesk.route, 300 queries): p50 {p50:.1f} ms, "
-          f"p95 {p95:.1f} ms (aim <= 20)")
-    print(f"router start-up (embedder load + training from cached example vectors): {startup:.2f} s")
+    print(
+        f"\nrouting latency, warm (RoutingDesk.route, 300 queries): p50 {p50:.1f} ms, "
+        f"p95 {p95:.1f} ms (aim <= 20)"
+    )
+    print(
+        f"router start-up (embedder load + training from cached example vectors): {startup:.2f} s"
+    )
 
 
 if __name__ == "__main__":
