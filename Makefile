@@ -33,6 +33,7 @@ test: $(STAMP)
 bench: setup
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/downloads.py
+	$(BIN)/python bench/routing.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

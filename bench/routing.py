@@ -103,7 +103,8 @@ def main() -> None:
     parser.add_argument("--eval", type=Path, default=EVAL)
     parser.add_argument("--limit", type=int, default=0, help="evaluate on the first N rows only")
     args = parser.parse_args()
-    rows = [json.loads(line) for line in args.eval.read_text().splitlines() if line.strip()]
+    lines = args.eval.read_text(encoding="utf-8").split("\n")
+    rows = [json.loads(line) for line in lines if line.strip()]
     rows = rows[: args.limit] if args.limit else rows
     embedder = Embedder()
     cache = Path(tempfile.gettempdir()) / "cadre-bench-routing"

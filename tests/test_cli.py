@@ -33,7 +33,7 @@ def test_help_lists_commands_without_heavy_imports() -> None:
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
-    for command in ("ask", "chat", "specialists", "doctor", "pull", "import", "rm"):
+    for command in ("ask", "chat", "specialists", "doctor", "pull", "import", "rm", "route"):
         assert command in result.stdout
     assert "HEAVY []" in result.stdout
 

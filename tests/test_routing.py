@@ -3,6 +3,7 @@ confidence threshold, follow-ups, overrides, corrections, machine awareness, and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,3 +180,31 @@ def test_the_embedder_gives_unit_vectors_the_same_one_by_one_or_in_batches(
     assert batch.shape == (2, 384)
     assert abs(float((batch**2).sum(axis=1)[0]) - 1) < 1e-5
     assert abs(batch[0] - single[0]).max() < 1e-5
+
+
+def test_cadre_route_reads_one_query_a_line_and_writes_json_lines() -> None:
+    from tests.test_cli import cadre
+
+    result = cadre(
+        "route", "--among", "all", stdin="How do I undo a git commit?\nWhat is 17 * 23?\n"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["query"] for line in lines] == ["How do I undo a git commit?", "What is 17 * 23?"]
+    assert [line["specialist"] for line in lines] == ["code", "math"]
+    for line in lines:
+        assert {"query", "specialist", "domain", "confidence", "scores", "reason"} <= set(line)
+        assert set(line["scores"]) == {"general", "code", "math", "medical", "legal"}
+    single = cadre("route", "--json", "How do I undo a git commit?")
+    decision = json.loads(single.stdout)
+    assert decision["specialist"] == "starter" and "cadre pull code" in decision["suggestion"]
+
+
+def test_cadre_ask_routes_and_says_where_and_why(tiny_specialist: str) -> None:
+    from tests.test_cli import cadre
+
+    result = cadre("ask", "Tell me a fun fact about octopuses.")
+    assert result.returncode == 0, result.stderr
+    assert "→ " in result.stderr and "general" in result.stderr
+    forced = cadre("ask", "@tiny hello")
+    assert forced.returncode == 0 and "chosen by you (@tiny)" in forced.stderr

@@ -62,6 +62,15 @@ class NearestExamplesModel:
     k: int = 10
     temperature: float = 0.05
 
+    def __post_init__(self) -> None:
+        """Each domain's examples are contiguous (sorted at training): remember where."""
+        order = np.argsort(self.labels, kind="stable")
+        self.examples, self.labels = self.examples[order], self.labels[order]
+        self._bounds = []
+        for domain in self.domains:
+            rows = np.flatnonzero(self.labels == domain)
+            self._bounds.append((int(rows[0]), int(rows[-1]) + 1))
+
     @classmethod
     def train(cls, vectors: Matrix, labels: Sequence[str], k: int = 10) -> NearestExamplesModel:
         return cls(_domains(labels), vectors, np.array(labels), k)
@@ -69,9 +78,10 @@ class NearestExamplesModel:
     def probabilities(self, vectors: Matrix) -> npt.NDArray[np.float64]:
         similarity = vectors @ self.examples.T
         columns = []
-        for domain in self.domains:
-            own = similarity[:, self.labels == domain]
-            top = -np.sort(-own, axis=1)[:, : self.k]
+        for start, end in self._bounds:
+            own = similarity[:, start:end]
+            k = min(self.k, end - start)
+            top = np.partition(own, own.shape[1] - k, axis=1)[:, own.shape[1] - k :]
             columns.append(top.mean(axis=1))
         return _softmax(np.stack(columns, axis=1).astype(np.float64) / self.temperature)
 
