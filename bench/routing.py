@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the app does (app/__init__.py)
+
 import numpy as np
 import numpy.typing as npt
 
