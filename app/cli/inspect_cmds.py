@@ -107,4 +107,7 @@ def run_setup(service: CadreService, args: argparse.Namespace) -> int:
     for entry in service.catalog.ready():
         path = run_job(prepare_model(entry), lambda progress: note(progress.message))
         note(f"{entry.manifest.id}: {path}")
+    note("Preparing the router (encoding the specialists' example requests)…")
+    run_job(service.routing.warm_up())
+    note("Router ready.")
     return 0
