@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +84,6 @@ class RoutingContext:
     among: str = "installed"  # or "all": route as if every specialist were installed
     fit: Callable[[CatalogEntry], FitAdvice] | None = None
     forced: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def split_mention(text: str) -> tuple[str | None, str]:
