@@ -12,7 +12,6 @@ from app.core.embedded import prepare_model
 from app.core.fit import MemorySnapshot
 from app.core.service import CadreService, SpecialistStatus
 from app.core.tasks import run_job
-from specialists import builtin_manifest_dir
 
 
 def status_as_dict(status: SpecialistStatus) -> dict[str, Any]:
@@ -24,8 +23,7 @@ def status_as_dict(status: SpecialistStatus) -> dict[str, Any]:
         "domain": manifest.domain,
         "description": manifest.description,
         "state": status.state,
-        "user_added": entry.manifest.origin is not None
-        and not entry.manifest.origin.is_relative_to(builtin_manifest_dir()),
+        "user_added": status.user_added,
         "license": manifest.license,
         "context_size": manifest.context_size,
         "model": {

@@ -43,6 +43,7 @@ class SpecialistStatus:
     entry: CatalogEntry
     state: str  # "installed", "embedded", "not installed" or "partly downloaded"
     fit: FitAdvice
+    user_added: bool  # the user's own manifest (a custom pull or an import), not a built-in
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,12 @@ class CadreService:
         thread)."""
         memory = MemorySnapshot.now()
         return [
-            SpecialistStatus(entry, installed_state(entry), self.fit_advice(entry, memory))
+            SpecialistStatus(
+                entry,
+                installed_state(entry),
+                self.fit_advice(entry, memory),
+                self.catalog.is_user_manifest(entry.manifest),
+            )
             for entry in self.catalog.entries()
         ]
 
