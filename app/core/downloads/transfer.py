@@ -158,9 +158,9 @@ class _Reader:
         self._stop.set()
 
 
-def fetch(remote: RemoteFile, partial: PartialFile, cancel: CancelToken) -> Job[None]:
-    """Bring ``partial`` up to the remote file's full size, resuming from what it holds."""
-    have = partial.resume_point(remote)
+def fetch(remote: RemoteFile, partial: PartialFile, have: int, cancel: CancelToken) -> Job[None]:
+    """Bring ``partial`` up to the remote file's full size, resuming from ``have`` bytes (its
+    :meth:`PartialFile.resume_point`)."""
     if have == 0:
         partial.begin(remote)
     report = _Reporter(remote, have)

@@ -56,8 +56,9 @@ def ensure_disk_space(folder: Path, needed: int, what: str) -> None:
 def download_verified(remote: RemoteFile, target: Path, cancel: CancelToken) -> Job[GGUFHeader]:
     """Download ``remote`` to ``target`` (resuming), verify it, and move it into place."""
     partial = PartialFile(target)
-    ensure_disk_space(target.parent, remote.size - partial.resume_point(remote), remote.filename)
-    yield from fetch(remote, partial, cancel)
+    have = partial.resume_point(remote)
+    ensure_disk_space(target.parent, remote.size - have, remote.filename)
+    yield from fetch(remote, partial, have, cancel)
     digest = yield from sha256_of(partial.data, cancel, f"Verifying {remote.filename}")
     if digest != remote.sha256:
         partial.discard()
