@@ -34,6 +34,7 @@ bench: setup
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/downloads.py
 	$(BIN)/python bench/routing.py
+	$(BIN)/python bench/retrieval.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

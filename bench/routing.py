@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.embedder import Embedder
 from app.core.routing import router as router_module
-from app.core.routing.classifier import CHOSEN, METHODS
+from app.core.routing.classifier import CHOSEN, METHODS, Requests
 from app.core.routing.training import embed_cached, manifest_examples
 from app.core.service import CadreService
 from app.core.tasks import run_job
@@ -56,15 +56,15 @@ def f1_scores(truth: Labels, predicted: Labels, domains: tuple[str, ...]) -> dic
     return scores
 
 
-def cross_validated_threshold(vectors: np.ndarray, labels: Labels, folds: int = 5) -> float:
+def cross_validated_threshold(requests: Requests, labels: Labels, folds: int = 5) -> float:
     """The threshold that maximises accuracy on held-out folds of the examples themselves."""
     order = np.random.default_rng(7).permutation(len(labels))
     accuracy = {t: 0.0 for t in THRESHOLDS}
     for fold in range(folds):
         test = order[fold::folds]
         train = np.setdiff1d(order, test)
-        model = METHODS[CHOSEN](vectors[train], list(labels[train]))
-        probabilities = model.probabilities(vectors[test])
+        model = METHODS[CHOSEN](requests[train], list(labels[train]))
+        probabilities = model.probabilities(requests[test])
         for threshold in THRESHOLDS:
             hits = predict(probabilities, model.domains, threshold) == labels[test]
             accuracy[threshold] += hits.mean() / folds
@@ -112,19 +112,22 @@ def main() -> None:
     cache = Path(tempfile.gettempdir()) / "cadre-bench-routing"
     examples = manifest_examples(load_manifests().values())
     vectors = embed_cached(embedder, [e.text for e in examples], cache / "examples")
+    training = Requests(vectors, [e.text for e in examples])
     labels = np.array([e.domain for e in examples])
-    queries = embed_cached(embedder, [r["text"] for r in rows], cache / "eval")
+    queries = Requests(
+        embed_cached(embedder, [r["text"] for r in rows], cache / "eval"), [r["text"] for r in rows]
+    )
     truth = np.array([r["domain"] for r in rows])
     print(
         f"training: {len(examples)} manifest examples; evaluation: {len(rows)} rows ({args.eval.name})"
     )
     for name, train in METHODS.items():
-        model = train(vectors, list(labels))
+        model = train(training, list(labels))
         predicted = predict(model.probabilities(queries), model.domains, 0.0)
         macro = statistics.mean(f1_scores(truth, predicted, model.domains).values())
         print(f"  {name:<17} accuracy {np.mean(predicted == truth):.3f}  macro-F1 {macro:.3f}")
-    threshold = cross_validated_threshold(vectors, labels)
-    model = METHODS[CHOSEN](vectors, list(labels))
+    threshold = cross_validated_threshold(training, labels)
+    model = METHODS[CHOSEN](training, list(labels))
     predicted = predict(model.probabilities(queries), model.domains, threshold)
     per_class = f1_scores(truth, predicted, model.domains)
     print(

@@ -33,7 +33,8 @@ def test_help_lists_commands_without_heavy_imports() -> None:
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
-    for command in ("ask", "chat", "specialists", "doctor", "pull", "import", "rm", "route"):
+    commands = ("ask", "chat", "specialists", "doctor", "pull", "import", "rm", "route", "index")
+    for command in (*commands, "search"):
         assert command in result.stdout
     assert "HEAVY []" in result.stdout
 

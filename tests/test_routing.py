@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.core.catalog import CatalogEntry
@@ -16,8 +17,15 @@ from app.core.fit import FitAdvice, MemoryNeed, MemorySnapshot, Verdict
 from app.core.paths import DataPaths
 from app.core.routing import router as router_module
 from app.core.routing.router import RouteDecision, split_mention
+from app.core.routing.training import (
+    ROUTING_TOKENS,
+    bundled_vectors_path,
+    manifest_examples,
+    text_key,
+)
 from app.core.service import CadreService
 from app.core.tasks import run_job
+from specialists import load_manifests
 from tests.conftest import manifest_toml
 
 
@@ -164,7 +172,7 @@ def test_every_reply_keeps_its_routing_decision(
     service.catalog.reload()
     decision = service.routing.route("@tiny hello there")
     conversation = service.conversations.create(decision.specialist_id)
-    stored = run_job(service.reply(conversation.id, decision.text, "tiny", None, decision))
+    stored = run_job(service.reply(conversation.id, decision.text, "tiny", decision=decision))
     assert stored is not None and stored.route is not None
     assert (stored.route.specialist, stored.route.reason) == ("tiny", "chosen by you (@tiny)")
     reread = service.conversations.messages(conversation.id)[-1]
@@ -208,3 +216,36 @@ def test_cadre_ask_routes_and_says_where_and_why(tiny_specialist: str) -> None:
     assert "→ " in result.stderr and "general" in result.stderr
     forced = cadre("ask", "@tiny hello")
     assert forced.returncode == 0 and "chosen by you (@tiny)" in forced.stderr
+
+
+def test_the_shipped_example_vectors_cover_every_built_in_example(embedder: Embedder) -> None:
+    """Editing a manifest's examples needs `python packaging/routing_vectors.py` (a fresh install
+    would otherwise encode the missing ones on first start)."""
+    shipped = np.load(bundled_vectors_path())
+    keys = dict(zip(shipped["keys"].tolist(), shipped["vectors"].astype(np.float32), strict=True))
+    texts = [row.text for row in manifest_examples(load_manifests().values())]
+    missing = [text for text in texts if text_key(text) not in keys]
+    assert not missing, f"run python packaging/routing_vectors.py ({len(missing)} missing)"
+    sample = texts[:: len(texts) // 5]
+    fresh = embedder.encode(sample, max_tokens=ROUTING_TOKENS)
+    cosine = [float(keys[text_key(t)] @ v) for t, v in zip(sample, fresh, strict=True)]
+    assert min(cosine) > 0.999
+
+
+def test_a_fresh_install_routes_without_encoding_the_examples(
+    paths: DataPaths, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoded: list[str] = []
+    real_encode = embedder.encode
+
+    def counting_encode(texts: list[str], max_tokens: int | None = None) -> np.ndarray:
+        encoded.extend(texts)
+        return real_encode(texts, max_tokens)
+
+    monkeypatch.setattr(embedder, "encode", counting_encode)
+    service = CadreService(paths, embedder=embedder)
+    try:
+        assert route_all(service, "Solve for x: 3x + 7 = 22").domain == "math"
+    finally:
+        service.close()
+    assert encoded == ["Solve for x: 3x + 7 = 22"]

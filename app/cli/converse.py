@@ -12,7 +12,7 @@ from types import FrameType
 from app.cli.output import note
 from app.core.errors import CadreError
 from app.core.routing.router import RouteDecision
-from app.core.service import CadreService, ModelReady, ReplyChunk
+from app.core.service import CadreService, ModelReady, ReplyChunk, SourcesFound
 from app.core.storage import StoredMessage
 from app.core.tasks import CancelToken, Progress, ReplyTidier
 
@@ -52,7 +52,11 @@ def choose(
 
 
 def stream_reply(
-    service: CadreService, conversation_id: str, decision: RouteDecision, label: str = ""
+    service: CadreService,
+    conversation_id: str,
+    decision: RouteDecision,
+    label: str = "",
+    collection: str | None = None,
 ) -> StoredMessage | None:
     """Stream the reply to stdout (after ``label``, once the first words arrive)."""
     token = CancelToken()
@@ -60,7 +64,14 @@ def stream_reply(
     pending_label = label
     specialist_id = decision.specialist_id
     with ctrl_c_cancels(token):
-        events = service.reply(conversation_id, decision.text, specialist_id, token, decision)
+        events = service.reply(
+            conversation_id,
+            decision.text,
+            specialist_id,
+            token,
+            decision=decision,
+            collection=collection,
+        )
         while True:
             try:
                 event = next(events)
@@ -74,11 +85,24 @@ def stream_reply(
             elif isinstance(event, ModelReady):
                 if event.info.n_gpu_layers or event.info.gpu_fallback:
                     note(event.info.gpu_note)
+            elif isinstance(event, SourcesFound):
+                found = len(event.grounding.sources)
+                note(f"{found} relevant passage{'s' if found != 1 else ''} found")
             elif isinstance(event, Progress):
                 note(event.message)
     print()
     _report(message, token)
+    if message is not None and message.sources:
+        _print_sources(message)
     return message
+
+
+def _print_sources(message: StoredMessage) -> None:
+    """The excerpts the answer could cite, so [n] can be checked against the file."""
+    print("\nSources:")
+    for source in message.sources:
+        place = f", {source['place']}" if source.get("place") else ""
+        print(f"  [{source['number']}] {source['path']}{place}")
 
 
 def _report(message: StoredMessage | None, token: CancelToken) -> None:
@@ -99,9 +123,11 @@ def run_ask(service: CadreService, args: argparse.Namespace) -> int:
     if not text:
         note("Nothing to ask: give a question, or pipe one in.")
         return 2
+    if args.collection:
+        service.documents.store.require(args.collection)  # a typo fails before any model loads
     decision = choose(service, text, forced=args.specialist)
-    conversation = service.conversations.create(decision.specialist_id)
-    stream_reply(service, conversation.id, decision)
+    conversation = service.conversations.create(decision.specialist_id, collection=args.collection)
+    stream_reply(service, conversation.id, decision, collection=args.collection)
     return 0
 
 

@@ -22,6 +22,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("model_cmds", "run_import"),
     "rm": ("model_cmds", "run_rm"),
     "route": ("route_cmd", "run_route"),
+    "index": ("index_cmds", "run_index"),
+    "search": ("index_cmds", "run_search"),
 }
 
 
@@ -52,6 +54,37 @@ def _add_new_specialist_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="", help="display name (default: from the model)")
 
 
+def _add_document_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    index = commands.add_parser(
+        "index",
+        help="document collections: add folders, index them, see what was skipped",
+        description="Collections of folders and files that answers can be grounded in.",
+    )
+    actions = index.add_subparsers(dest="index_command", metavar="ACTION")
+    add = actions.add_parser("add", help="add folders or files to a collection and index them")
+    add.add_argument("paths", nargs="+", metavar="PATH")
+    remove = actions.add_parser("rm", help="remove folders from a collection, or the collection")
+    remove.add_argument("paths", nargs="*", metavar="PATH", help="(none: the whole collection)")
+    update = actions.add_parser("update", help="index what changed since the last run")
+    watch = actions.add_parser("watch", help="keep collections indexed as files change")
+    status = actions.add_parser("status", help="collections, counts and skipped files")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    for parser, required in ((add, True), (remove, True), (update, False), (watch, False)):
+        parser.add_argument("--collection", "-c", required=required, metavar="NAME")
+    index.set_defaults(index_command="status", json=False)
+    search = commands.add_parser(
+        "search",
+        help="search a collection",
+        description="Search a collection for QUERY, or with no QUERY one query a line from "
+        "stdin (one JSON object a line out).",
+    )
+    search.add_argument("query", nargs="*", help="what to look for")
+    search.add_argument("--collection", "-c", required=True, metavar="NAME")
+    search.add_argument("--k", type=int, default=5, help="how many passages (default 5)")
+    search.add_argument("--mode", choices=("hybrid", "dense", "keyword"), default="hybrid")
+    search.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cadre",
@@ -69,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--specialist", metavar="ID", help="answer with this specialist (default: routed)"
     )
+    ask.add_argument(
+        "--collection", "-c", metavar="NAME", help="answer from this document collection"
+    )
     chat = commands.add_parser("chat", help="chat in the terminal")
     chat.add_argument("--specialist", metavar="ID", help="chat with this specialist")
     specialists = commands.add_parser("specialists", help="list specialists and install state")
@@ -77,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     commands.add_parser("setup", help="prepare the built-in offline models")
     _add_model_parsers(commands)
+    _add_document_parsers(commands)
     route = commands.add_parser(
         "route",
         help="show which specialist a request would go to, and why",

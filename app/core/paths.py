@@ -7,6 +7,7 @@ everything lives under that one folder instead (tests, portable installs, severa
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,15 @@ import platformdirs
 from app import APP_NAME
 
 HOME_ENV = "CADRE_HOME"
+
+
+def resources_dir() -> Path:
+    """Read-only files that ship with Cadre (icons, precomputed routing vectors): beside the
+    source in a checkout, inside the bundle in a frozen app."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if getattr(sys, "frozen", False) and bundle:
+        return Path(bundle) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,16 @@ class DataPaths:
         return self.data / "cadre.db"
 
     @property
+    def documents(self) -> Path:
+        """Document collections: their database (text, chunks, vectors) and search indexes. Kept
+        apart from the conversations, so an index can be rebuilt without touching chats."""
+        return self.data / "documents"
+
+    @property
+    def documents_database(self) -> Path:
+        return self.documents / "documents.db"
+
+    @property
     def settings(self) -> Path:
         return self.config / "settings.json"
 
@@ -52,7 +72,7 @@ class DataPaths:
         return self
 
     def as_dict(self) -> dict[str, str]:
-        names = ("data", "config", "cache", "logs", "models", "database", "settings")
+        names = ("data", "config", "cache", "logs", "models", "database", "documents", "settings")
         return {name: str(getattr(self, name)) for name in names}
 
 

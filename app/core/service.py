@@ -12,6 +12,15 @@ from dataclasses import asdict, dataclass
 import sqlite_utils
 
 from app.core.catalog import Catalog, CatalogEntry
+from app.core.documents.grounding import (
+    MIN_SIMILARITY,
+    RETRIEVE,
+    Grounding,
+    ground,
+    source_budget_chars,
+)
+from app.core.documents.library import DocumentLibrary
+from app.core.documents.search import SearchHit
 from app.core.embedded import prepare_model
 from app.core.embedder import Embedder
 from app.core.engine.client import EngineClient
@@ -25,7 +34,7 @@ from app.core.paths import DataPaths, data_paths
 from app.core.routing.desk import RoutingDesk, record_of
 from app.core.routing.router import RouteDecision
 from app.core.storage import ConversationStore, StoredMessage, open_database
-from app.core.storage.conversations import MessageTimings
+from app.core.storage.conversations import MessageTimings, RouteRecord
 from app.core.storage.corrections import CorrectionStore
 from app.core.storage.model_files import Footprint, ModelFileStore
 from app.core.tasks import CancelToken, Job, Progress
@@ -51,7 +60,20 @@ class ReplyChunk:
     text: str
 
 
-ReplyEvent = Progress | ModelReady | ReplyChunk
+@dataclass(frozen=True)
+class Retrieved:
+    collection: str
+    hits: list[SearchHit]
+
+
+@dataclass(frozen=True)
+class SourcesFound:
+    """The document excerpts a reply is grounded in (before its text streams)."""
+
+    grounding: Grounding
+
+
+ReplyEvent = Progress | ModelReady | ReplyChunk | SourcesFound
 
 
 def sampling_for(manifest: SpecialistManifest) -> SamplingParams:
@@ -89,6 +111,7 @@ class CadreService:
         self._model_files: ModelFileStore | None = None
         self.embedder = embedder or Embedder()  # shared by routing and retrieval; loads on use
         self._routing: RoutingDesk | None = None
+        self._documents: DocumentLibrary | None = None
 
     def _database(self) -> sqlite_utils.Database:
         with self._db_lock:
@@ -120,6 +143,12 @@ class CadreService:
                 loaded_path=lambda: self.engine.loaded.path if self.engine.loaded else None,
             )
         return self._routing
+
+    @property
+    def documents(self) -> DocumentLibrary:
+        if self._documents is None:
+            self._documents = DocumentLibrary(self.paths, self.embedder)
+        return self._documents
 
     @property
     def installer(self) -> ModelInstaller:
@@ -173,24 +202,86 @@ class CadreService:
             self.model_files.record_footprint(path, entry.manifest.model.source, footprint)
         return info
 
+    def ground(
+        self,
+        collection: str,
+        question: str,
+        specialist_id: str,
+        hits: list[SearchHit],
+        info: ModelLoaded,
+    ) -> Grounding:
+        """The retrieved excerpts that are relevant and fit the loaded specialist's context."""
+        manifest = self.catalog.manifest(specialist_id)
+        budget = source_budget_chars(
+            info.n_ctx,
+            manifest.sampling.max_tokens,
+            manifest.system_prompt + question,
+            info.chars_per_token,
+        )
+        return ground(collection, hits, budget)
+
     def reply(
         self,
         conversation_id: str,
         text: str,
         specialist_id: str,
         cancel: CancelToken | None = None,
+        *,
         decision: RouteDecision | None = None,
+        collection: str | None = None,
     ) -> Generator[ReplyEvent, None, StoredMessage | None]:
         """Store the user's message, stream the specialist's reply, store it when complete.
 
+        With a ``collection``, the reply is grounded in its documents; when none of them looks
+        relevant, the reply says so without asking the model (it would guess).
         Returns the stored reply, or ``None`` when it was cancelled before any text came.
         """
         store = self.conversations
-        manifest = self.catalog.manifest(specialist_id)
         store.add_message(conversation_id, "user", text.strip(), specialist_id)
+        route = record_of(decision) if decision is not None else None
+        retrieved: Retrieved | None = None
+        if collection:
+            yield Progress(f"Searching the documents of {collection!r}…")
+            retrieved = Retrieved(collection, self.documents.search(collection, text, k=RETRIEVE))
+            if not any(hit.similarity >= MIN_SIMILARITY for hit in retrieved.hits):
+                nothing = Grounding(collection, ())
+                yield SourcesFound(nothing)
+                yield ReplyChunk(answer := nothing.not_found_reply())
+                return store.add_message(
+                    conversation_id,
+                    "assistant",
+                    answer,
+                    specialist_id,
+                    finish_reason="no_sources",
+                    route=route,
+                )
+        return (
+            yield from self._generate_reply(
+                conversation_id, text, specialist_id, cancel, route=route, retrieved=retrieved
+            )
+        )
+
+    def _generate_reply(
+        self,
+        conversation_id: str,
+        text: str,
+        specialist_id: str,
+        cancel: CancelToken | None,
+        *,
+        route: RouteRecord | None,
+        retrieved: Retrieved | None,
+    ) -> Generator[ReplyEvent, None, StoredMessage | None]:
+        store = self.conversations
+        manifest = self.catalog.manifest(specialist_id)
         info = yield from self.load_specialist(specialist_id)
         yield ModelReady(specialist_id, info)
         history = history_for(manifest, store.messages(conversation_id))
+        grounding = None
+        if retrieved is not None:  # the model sees the excerpts; the transcript keeps the question
+            grounding = self.ground(retrieved.collection, text, specialist_id, retrieved.hits, info)
+            yield SourcesFound(grounding)
+            asked = history[-1].content.removesuffix(text.strip())
+            history[-1] = ChatMessage("user", asked + grounding.prompt(text))
         stream = self.engine.generate(history, sampling_for(manifest), cancel)
         parts: list[str] = []
         while True:
@@ -212,6 +303,7 @@ class CadreService:
             decode_tokens_per_s=stats.decode_tokens_per_s,
             total_ms=stats.total_s * 1000,
         )
+        sources = tuple(s.as_dict() for s in grounding.sources) if grounding else ()
         return store.add_message(
             conversation_id,
             "assistant",
@@ -219,11 +311,15 @@ class CadreService:
             specialist_id,
             finish_reason=stats.finish_reason,
             timings=timings,
-            route=record_of(decision) if decision is not None else None,
+            route=route,
+            sources=sources,
         )
 
     def close(self) -> None:
         self.engine.close()
+        if self._documents is not None:
+            self._documents.close()
+            self._documents = None
         if self._db is not None:
             self._db.close()
             self._db, self._conversations, self._model_files = None, None, None

@@ -10,12 +10,13 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from app import APP_NAME, __version__
+from app.core.paths import resources_dir
 from app.core.service import CadreService
 from app.core.storage import StoredMessage
 from app.ui.chat_window import ChatWindow
 from app.ui.errors import install_excepthook
 
-ICON = Path(__file__).resolve().parents[2] / "resources" / "icons" / "cadre.svg"
+ICON = resources_dir() / "icons" / "cadre.svg"
 SELF_TEST_PROMPT = "Say hello in one short sentence."
 SELF_TEST_TIMEOUT_MS = 180_000
 

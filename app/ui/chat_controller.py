@@ -56,7 +56,7 @@ class ChatController(QObject):
             yield decision
             return (
                 yield from service.reply(
-                    conversation_id, decision.text, decision.specialist_id, token, decision
+                    conversation_id, decision.text, decision.specialist_id, token, decision=decision
                 )
             )
 

@@ -99,6 +99,13 @@ def _plan_gpu_layers(request: LoadModel, header: GGUFHeader, path: Path) -> tupl
     return layers, f"{layers} of {header.block_count + 1} layers on {gpu.name}."
 
 
+_BUDGET_SAMPLE = (
+    "The tenant must give written notice at least thirty days before leaving. Mitochondria "
+    "produce most of the energy a cell uses, and the function returns None when the key is "
+    "missing: check the configuration file, section 4.2, before calling the service again."
+)
+
+
 def kv_cache_bytes(header: GGUFHeader, n_ctx: int) -> int:
     return header_kv_bytes_per_token(header) * n_ctx
 
@@ -142,8 +149,15 @@ class LlamaBackend:
             worker_rss_bytes=(rss := psutil.Process().memory_info().rss),
             footprint_ram_bytes=max(0, rss - rss_before),
             footprint_vram_bytes=process_vram_bytes(os.getpid()) if layers else 0,
+            chars_per_token=self._chars_per_token(),
         )
         return self._info
+
+    def _chars_per_token(self) -> float:
+        """How much text a token holds, measured on a fixed paragraph: lets the app budget
+        document excerpts against this model's context without a round trip per excerpt."""
+        tokens = self._llama.tokenize(_BUDGET_SAMPLE.encode("utf-8"), add_bos=False)
+        return len(_BUDGET_SAMPLE) / max(1, len(tokens))
 
     def _open(self, request: LoadModel, layers: int, note: str) -> tuple[Any, int, str]:
         from llama_cpp import Llama

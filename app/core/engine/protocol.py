@@ -62,6 +62,7 @@ class ModelLoaded:
     worker_rss_bytes: int
     footprint_ram_bytes: int = 0  # what loading took: the worker's RSS growth
     footprint_vram_bytes: int = 0  # and this process's VRAM (NVIDIA), when offloaded
+    chars_per_token: float = 4.0  # of English prose under this model's tokenizer (prompt budgets)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ from app.core.catalog import Catalog, CatalogEntry
 from app.core.embedder import Embedder
 from app.core.errors import CadreError
 from app.core.fit import FitAdvice, Verdict
-from app.core.routing.classifier import CHOSEN, METHODS, DomainModel, Matrix
+from app.core.routing.classifier import CHOSEN, METHODS, DomainModel, Matrix, Requests
 from app.core.routing.training import (
     ROUTING_TOKENS,
     LabelledText,
+    bundled_vectors_path,
     embed_cached,
     manifest_examples,
 )
@@ -111,15 +112,17 @@ class Router:
         """(Re)build the classifier from the manifests and the user's corrections."""
         self._corrections = list(corrections or [])
         rows = manifest_examples(self._catalog.manifests()) + self._corrections
-        vectors = embed_cached(self._embedder, [r.text for r in rows], self._cache_dir)
-        self._model = METHODS[CHOSEN](vectors, [r.domain for r in rows])
+        texts = [r.text for r in rows]
+        vectors = embed_cached(self._embedder, texts, self._cache_dir, bundled_vectors_path())
+        requests = Requests(vectors, texts)
+        self._model = METHODS[CHOSEN](requests, [r.domain for r in rows])
         self._correction_vectors = vectors[len(rows) - len(self._corrections) :]
 
-    def domain_scores(self, vector: Matrix) -> dict[str, float]:
+    def domain_scores(self, vector: Matrix, text: str) -> dict[str, float]:
         if self._model is None:
             self.train()
         assert self._model is not None
-        probabilities = self._model.probabilities(vector[None, :])[0]
+        probabilities = self._model.probabilities(Requests(vector[None, :], [text]))[0]
         return {d: float(p) for d, p in zip(self._model.domains, probabilities, strict=True)}
 
     def route(self, text: str, context: RoutingContext | None = None) -> RouteDecision:
@@ -131,7 +134,7 @@ class Router:
         if not body.strip():
             raise CadreError("There is nothing to route: the request is empty.")
         vector = self._embedder.encode([body], max_tokens=ROUTING_TOKENS)[0]
-        scores = self.domain_scores(vector)
+        scores = self.domain_scores(vector, body)
         domain, reason = self._pick_domain(vector, scores, context)
         return self._decide(domain, scores, reason, body, context)
 

@@ -14,9 +14,17 @@ import numpy as np
 import numpy.typing as npt
 
 from app.core.embedder import Embedder, Vectors
+from app.core.paths import resources_dir
 from specialists import SpecialistManifest
 
 ROUTING_TOKENS = 256  # the model's limit; 128 measured 0.9 points less accurate (long legal text)
+CACHE_NAME = f"minilm-{ROUTING_TOKENS}-vectors.npz"
+
+
+def bundled_vectors_path() -> Path:
+    """The built-in examples' vectors, computed when Cadre is built (packaging/routing_vectors.py):
+    a first start would otherwise spend about a minute of CPU encoding two thousand examples."""
+    return resources_dir() / "routing" / CACHE_NAME
 
 
 @dataclass(frozen=True)
@@ -34,34 +42,48 @@ def manifest_examples(manifests: Iterable[SpecialistManifest]) -> list[LabelledT
     return rows
 
 
-def embed_cached(embedder: Embedder, texts: list[str], cache_dir: Path) -> Vectors:
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def embed_cached(
+    embedder: Embedder, texts: list[str], cache_dir: Path, bundled: Path | None = None
+) -> Vectors:
     """Encode ``texts``, reusing cached vectors text by text: adding a specialist or a correction
-    encodes only the new texts. The cache keeps exactly the texts of the latest call."""
-    keys = [hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] for text in texts]
-    path = cache_dir / f"minilm-{ROUTING_TOKENS}-vectors.npz"
+    encodes only the new texts. Texts missing from the cache are looked up in ``bundled`` (the
+    vectors shipped with Cadre) before being encoded. The cache keeps exactly the texts of the
+    latest call."""
+    keys = [text_key(text) for text in texts]
+    path = cache_dir / CACHE_NAME
     known = _load_cache(path)
+    if bundled is not None and any(key not in known for key in keys):
+        shipped = _load_cache(bundled)
+        known.update({key: shipped[key] for key in keys if key not in known and key in shipped})
     missing = sorted({i for i, key in enumerate(keys) if key not in known}, key=keys.__getitem__)
     if missing:
         fresh = embedder.encode([texts[i] for i in missing], max_tokens=ROUTING_TOKENS)
         known.update({keys[i]: fresh[n] for n, i in enumerate(missing)})
     vectors = np.stack([known[key] for key in keys]) if keys else np.zeros((0, 384), np.float32)
     if missing or len(known) != len(set(keys)):
-        _save_cache(path, {key: known[key] for key in keys})
+        save_vectors(path, {key: known[key] for key in keys})
     return np.asarray(vectors, dtype=np.float32)
 
 
 def _load_cache(path: Path) -> dict[str, npt.NDArray[np.float32]]:
     try:
         with np.load(path) as data:
-            return dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+            vectors = data["vectors"].astype(np.float32)
+            return dict(zip(data["keys"].tolist(), vectors, strict=True))
     except (OSError, ValueError, KeyError):
         return {}  # missing or damaged: rebuilt
 
 
-def _save_cache(path: Path, vectors: dict[str, npt.NDArray[np.float32]]) -> None:
+def save_vectors(
+    path: Path, vectors: dict[str, npt.NDArray[np.float32]], dtype: type = np.float32
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
     keys = np.array(list(vectors), dtype="U32")
     matrix = np.stack(list(vectors.values())) if vectors else np.zeros((0, 384), np.float32)
-    np.savez(temporary, keys=keys, vectors=matrix)
+    np.savez(temporary, keys=keys, vectors=matrix.astype(dtype))
     os.replace(temporary, path)

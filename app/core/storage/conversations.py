@@ -22,6 +22,7 @@ class Conversation:
     specialist_id: str
     created_at: str
     updated_at: str
+    collection: str | None = None  # the document collection its questions are answered from
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class StoredMessage:
     finish_reason: str = ""
     timings: MessageTimings = field(default_factory=MessageTimings)
     route: RouteRecord | None = None
+    sources: tuple[dict[str, Any], ...] = ()  # documents the reply drew on: number, path, place
 
 
 def _title_from(text: str) -> str:
@@ -78,9 +80,11 @@ class ConversationStore:
         self._db = db
         self._lock = lock or threading.RLock()
 
-    def create(self, specialist_id: str, title: str = "") -> Conversation:
+    def create(
+        self, specialist_id: str, title: str = "", collection: str | None = None
+    ) -> Conversation:
         now = utc_now()
-        conversation = Conversation(uuid.uuid4().hex, title, specialist_id, now, now)
+        conversation = Conversation(uuid.uuid4().hex, title, specialist_id, now, now, collection)
         with self._lock:
             self._db.table("conversations").insert(asdict(conversation))
         return conversation
@@ -116,6 +120,7 @@ class ConversationStore:
         finish_reason: str = "",
         timings: MessageTimings | None = None,
         route: RouteRecord | None = None,
+        sources: tuple[dict[str, Any], ...] = (),
     ) -> StoredMessage:
         """Append and commit one complete message; titles an untitled conversation from its first."""
         with self._lock, self._db.atomic():
@@ -131,6 +136,7 @@ class ConversationStore:
                 finish_reason=finish_reason,
                 timings=timings or MessageTimings(),
                 route=route,
+                sources=sources,
             )
             self._db.table("messages").insert(_row_from_message(message))
             self._touch(conversation_id, first_text=content if role == "user" else "")
@@ -153,6 +159,7 @@ class ConversationStore:
 def _row_from_message(message: StoredMessage) -> dict[str, Any]:
     row = asdict(message)
     row.update(row.pop("timings"))
+    row["sources"] = json.dumps(list(row["sources"])) if row["sources"] else None
     route = row.pop("route")
     if route is not None:
         route["scores"] = json.dumps(route["scores"])
@@ -168,4 +175,5 @@ def _message_from_row(row: dict[str, Any]) -> StoredMessage:
     if route_values["specialist"]:
         route_values["scores"] = json.loads(route_values["scores"] or "{}")
         route = RouteRecord(**route_values)
-    return StoredMessage(**row, timings=timings, route=route)
+    sources = tuple(json.loads(row.pop("sources", None) or "[]"))
+    return StoredMessage(**row, timings=timings, route=route, sources=sources)

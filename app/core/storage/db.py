@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlite_utils
 
 from app.core.errors import StorageError
-from app.core.storage.migrations import MIGRATIONS
+from app.core.storage.migrations import MIGRATIONS, Migration
 
 _MIGRATIONS_TABLE = "_migrations"
 BUSY_TIMEOUT_S = 10.0  # the CLI and the window may write at the same moment
@@ -22,8 +22,11 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def open_database(path: Path | None) -> sqlite_utils.Database:
-    """Open (creating if needed) and migrate the database at ``path``; ``None`` opens one in memory."""
+def open_database(
+    path: Path | None, migrations: list[tuple[str, Migration]] = MIGRATIONS
+) -> sqlite_utils.Database:
+    """Open (creating if needed) and migrate the database at ``path``; ``None`` opens one in memory.
+    ``migrations`` defaults to the conversation database's own."""
     try:
         if path is None:
             db = sqlite_utils.Database(memory=True)
@@ -34,10 +37,10 @@ def open_database(path: Path | None) -> sqlite_utils.Database:
             _enable_wal(db)
         db.execute("PRAGMA foreign_keys = ON")
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        apply_migrations(db)
+        apply_migrations(db, migrations)
     except sqlite3.DatabaseError as exc:
         raise StorageError(
-            f"The conversation database {path} cannot be opened: {exc}",
+            f"The database {path} cannot be opened: {exc}",
             hint="If the disk is full, free some space. A damaged file can be moved aside; "
             "Cadre then starts a new one.",
         ) from exc
@@ -50,19 +53,21 @@ def applied_migrations(db: sqlite_utils.Database) -> list[str]:
     return [row["name"] for row in db.table(_MIGRATIONS_TABLE).rows_where(order_by="rowid")]
 
 
-def apply_migrations(db: sqlite_utils.Database) -> list[str]:
+def apply_migrations(
+    db: sqlite_utils.Database, migrations: list[tuple[str, Migration]] = MIGRATIONS
+) -> list[str]:
     """Run every migration not yet recorded; return the names of those run now."""
-    known = [name for name, _ in MIGRATIONS]
+    known = [name for name, _ in migrations]
     done = applied_migrations(db)
     unknown = [name for name in done if name not in known]
     if unknown:
         raise StorageError(
-            "This conversation database was written by a newer version of Cadre "
+            "This database was written by a newer version of Cadre "
             f"(it has migration {unknown[0]}).",
             hint="Update Cadre, or point CADRE_HOME at another folder.",
         )
     ran: list[str] = []
-    for name, func in MIGRATIONS:
+    for name, func in migrations:
         if name in done:
             continue
         with _write_transaction(db):

@@ -105,3 +105,11 @@ def m004_routing(db: sqlite_utils.Database) -> None:
         {"id": int, "text": str, "specialist_id": str, "domain": str, "created_at": str},
         pk="id",
     )
+
+
+@migration
+def m005_message_sources(db: sqlite_utils.Database) -> None:
+    """Replies grounded in documents keep their numbered sources (JSON), so citations stay
+    traceable; the collection a conversation asks is kept with it."""
+    db.table("messages").add_column("sources", str)
+    db.table("conversations").add_column("collection", str)

@@ -1,0 +1,153 @@
+"""Hybrid search: dense (MiniLM + faiss) and keyword (SQLite FTS5 BM25) rankings fused by
+reciprocal rank fusion, as GPT4All's LocalDocs does. Each ranking catches what the other misses:
+BM25 exact names, codes and rare terms; the embedder paraphrases."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.documents.store import Collection, DocumentStore, StoredChunk
+from app.core.documents.vectors import VectorIndex
+from app.core.embedder import Embedder
+
+CANDIDATES = 50  # from each ranking, before fusion
+RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of the very top ranks
+MODES = ("hybrid", "dense", "keyword")
+
+# Words too common to help BM25 find anything (they only slow FTS5 down).
+_STOP_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk: StoredChunk
+    score: float  # the fused score (or the single ranking's score in "dense"/"keyword" mode)
+    similarity: float  # cosine similarity of the chunk with the query: how relevant it looks
+
+    def as_dict(self) -> dict[str, Any]:
+        where: dict[str, Any] = {}
+        if self.chunk.page is not None:
+            where["page"] = self.chunk.page
+        elif self.chunk.first_line is not None:
+            where["lines"] = [self.chunk.first_line, self.chunk.last_line]
+        return {
+            "path": self.chunk.path,
+            **where,
+            "score": round(self.score, 6),
+            "similarity": round(self.similarity, 4),
+            "text": self.chunk.text,
+        }
+
+
+def keyword_query(text: str) -> str | None:
+    """An FTS5 expression matching any of the query's words (each quoted, so no user text is
+    read as FTS5 syntax); ``None`` when no word is left to search for."""
+    words = [w for w in re.findall(r"\w+", text.lower()) if w not in _STOP_WORDS and len(w) > 1]
+    unique = list(dict.fromkeys(words))
+    return " OR ".join(f'"{word}"' for word in unique) or None
+
+
+def reciprocal_rank_fusion(*rankings: list[int], k: int = RRF_K) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, chunk_id in enumerate(ranking, start=1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+class Searcher:
+    def __init__(self, store: DocumentStore, embedder: Embedder) -> None:
+        self._store = store
+        self._embedder = embedder
+
+    def search(
+        self,
+        collection: Collection,
+        vectors: VectorIndex,
+        query: str,
+        k: int = 5,
+        mode: str = "hybrid",
+    ) -> list[SearchHit]:
+        query_vector = self._embedder.encode([query])[0]
+        dense = vectors.search(query_vector, CANDIDATES) if mode != "keyword" else []
+        keyword: list[tuple[int, float]] = []
+        match = keyword_query(query)
+        if mode != "dense" and match is not None:
+            keyword = self._store.keyword_search(collection, match, CANDIDATES)
+        if mode == "dense":
+            scores = dict(dense)
+        elif mode == "keyword":
+            scores = dict(keyword)
+        else:
+            scores = reciprocal_rank_fusion([i for i, _ in dense], [i for i, _ in keyword])
+        best = sorted(scores, key=lambda i: -scores[i])[:k]
+        similarity = dict(dense)
+        similarity |= vectors.similarity(query_vector, [i for i in best if i not in similarity])
+        chunks = self._store.chunks(best)
+        return [
+            SearchHit(chunks[i], scores[i], similarity.get(i, 0.0)) for i in best if i in chunks
+        ]
