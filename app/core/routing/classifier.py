@@ -146,22 +146,12 @@ class LexicalModel:
 
         vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english")
         model = LogisticRegression(C=strength, class_weight="balanced", max_iter=3000)
-        with _one_thread():
-            model.fit(vectorizer.fit_transform(requests.texts), list(labels))
+        model.fit(vectorizer.fit_transform(requests.texts), list(labels))
         return cls(tuple(str(c) for c in model.classes_), vectorizer, model)
 
     def probabilities(self, requests: Requests) -> Probabilities:
-        with _one_thread():
-            features = self.vectorizer.transform(requests.texts)
-            return np.asarray(self.model.predict_proba(features), dtype=np.float64)
-
-
-def _one_thread() -> Any:
-    """scikit-learn's OpenMP and BLAS pools on one thread. Their idle threads spin, and beside
-    torch's own OpenMP pool on two cores they made routing 20x slower (p50 26 -> 505 ms)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1)
+        features = self.vectorizer.transform(requests.texts)
+        return np.asarray(self.model.predict_proba(features), dtype=np.float64)
 
 
 @dataclass

@@ -55,7 +55,8 @@ def embed_cached(
     latest call."""
     keys = [text_key(text) for text in texts]
     path = cache_dir / CACHE_NAME
-    known = _load_cache(path)
+    cached = _load_cache(path)
+    known = dict(cached)
     if bundled is not None and any(key not in known for key in keys):
         shipped = _load_cache(bundled)
         known.update({key: shipped[key] for key in keys if key not in known and key in shipped})
@@ -64,7 +65,7 @@ def embed_cached(
         fresh = embedder.encode([texts[i] for i in missing], max_tokens=ROUTING_TOKENS)
         known.update({keys[i]: fresh[n] for n, i in enumerate(missing)})
     vectors = np.stack([known[key] for key in keys]) if keys else np.zeros((0, 384), np.float32)
-    if missing or len(known) != len(set(keys)):
+    if set(cached) != set(keys):
         save_vectors(path, {key: known[key] for key in keys})
     return np.asarray(vectors, dtype=np.float32)
 
