@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from app.cli.model_cmds import ProgressPrinter
 from app.cli.output import note
+from app.cli.progress import drive
 from app.core.documents.indexer import IndexReport
 from app.core.documents.library import CollectionStatus, DocumentLibrary
 from app.core.documents.search import SearchHit
@@ -20,20 +20,7 @@ SKIPPED_SHOWN = 20
 
 
 def _drive(job: Job[IndexReport]) -> IndexReport:
-    """Run an indexing job in the terminal; Ctrl+C stops it, keeping every file already done."""
-    printer = ProgressPrinter()
-    try:
-        while True:
-            try:
-                printer(next(job))
-            except StopIteration as stop:
-                printer.finish()
-                return stop.value  # type: ignore[no-any-return]
-    except KeyboardInterrupt:
-        job.close()
-        printer.finish()
-        note("Stopped. Files indexed so far are kept; `cadre index update` carries on.")
-        raise
+    return drive(job, "Stopped. Files indexed so far are kept; `cadre index update` carries on.")
 
 
 def _print_report(report: IndexReport) -> None:

@@ -5,81 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TextIO
 
-from app.cli.output import note
-from app.core.downloads.transfer import DownloadProgress
+from app.cli.progress import drive
 from app.core.errors import CadreError
-from app.core.installer import PullResult
 from app.core.service import CadreService
-from app.core.tasks import CancelToken, Job, Progress
+from app.core.tasks import CancelToken
 from app.core.units import human_bytes
 from app.core.user_manifests import NewSpecialist
-
-BAR_WIDTH = 24
-
-
-class ProgressPrinter:
-    """Progress on stderr: a redrawn bar on a terminal, a line per tenth when piped to a log."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream or sys.stderr
-        self._tty = self._stream.isatty()
-        self._open_line = False
-        self._last_step: tuple[str, int] | None = None
-
-    def __call__(self, report: Progress) -> None:
-        if report.total is None:
-            self._line(report.message)
-            return
-        text = format_progress(report)
-        if self._tty:
-            self._stream.write(f"\r\033[K{text}")
-            self._stream.flush()
-            self._open_line = True
-            return
-        step = (report.message, int((report.fraction or 0) * 10))
-        if step != self._last_step:
-            self._last_step = step
-            print(text, file=self._stream, flush=True)
-
-    def _line(self, message: str) -> None:
-        self.finish()
-        self._last_step = None
-        note(message)
-
-    def finish(self) -> None:
-        if self._open_line:
-            self._stream.write("\n")
-            self._open_line = False
-
-
-def format_progress(report: Progress) -> str:
-    fraction = report.fraction or 0.0
-    filled = int(fraction * BAR_WIDTH)
-    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-    text = f"{report.message} [{bar}] {fraction:4.0%}"
-    if isinstance(report, DownloadProgress):
-        text += f"  {report.describe()}"
-    return text
-
-
-def _drive(job: Job[PullResult]) -> PullResult:
-    """Run a download job in the terminal; Ctrl+C stops it and keeps the part downloaded."""
-    printer = ProgressPrinter()
-    try:
-        while True:
-            try:
-                printer(next(job))
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-    except KeyboardInterrupt:
-        job.close()
-        printer.finish()
-        note("Stopped. Run the same command again to resume the download.")
-        raise
-    finally:
-        printer.finish()
 
 
 def run_pull(service: CadreService, args: argparse.Namespace) -> int:
@@ -96,7 +28,7 @@ def run_pull(service: CadreService, args: argparse.Namespace) -> int:
             "Say which specialist to download.",
             hint="See `cadre specialists`, or add one with --repo, --file, --as and --domain.",
         )
-    result = _drive(job)
+    result = drive(job, "Stopped. Run the same command again to resume the download.")
     entry = service.catalog.entry(result.specialist_id)
     verb = "Downloaded and verified" if result.downloaded else "Already installed and current:"
     print(f"{verb} {entry.manifest.name} ({human_bytes(result.size_bytes)}) at {result.path}")
