@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import sqlite_utils
 
@@ -28,11 +28,18 @@ from app.core.engine.protocol import ChatMessage, LoadModel, ModelLoaded, Sampli
 from app.core.errors import CadreError
 from app.core.fit import FitAdvice, MemorySnapshot, advise, estimate_need
 from app.core.gguf_header import validate_gguf
-from app.core.hardware import physical_cores
 from app.core.installer import ModelInstaller, installed_state
 from app.core.paths import DataPaths, data_paths
 from app.core.routing.desk import RoutingDesk, record_of
 from app.core.routing.router import RouteDecision
+from app.core.settings import (
+    Settings,
+    effective_context,
+    effective_threads,
+    gpu_layers_policy,
+    load_settings,
+    usable_ram,
+)
 from app.core.storage import ConversationStore, StoredMessage, open_database
 from app.core.storage.conversations import MessageTimings, RouteRecord
 from app.core.storage.corrections import CorrectionStore
@@ -101,8 +108,10 @@ class CadreService:
         paths: DataPaths | None = None,
         engine: EngineClient | None = None,
         embedder: Embedder | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.paths = (paths or data_paths()).ensure()
+        self.settings = settings or load_settings(self.paths.settings)
         self.catalog = Catalog(self.paths)
         self.engine = engine or EngineClient(log_path=self.paths.worker_log)
         self._db: sqlite_utils.Database | None = None
@@ -169,9 +178,16 @@ class CadreService:
         ]
 
     def fit_advice(self, entry: CatalogEntry, memory: MemorySnapshot | None = None) -> FitAdvice:
-        """Will this specialist fit in memory now? Uses its measured footprint once it has run."""
+        """Will this specialist fit in memory now? Uses its measured footprint once it has run,
+        and the RAM budget and GPU setting from Settings."""
         measured = self.model_files.footprint(entry.model_path)
-        return advise(estimate_need(entry, measured), memory or MemorySnapshot.now())
+        memory = memory or MemorySnapshot.now()
+        memory = replace(
+            memory,
+            available_ram=usable_ram(self.settings, memory.available_ram),
+            free_vram=None if self.settings.gpu_offload == "off" else memory.free_vram,
+        )
+        return advise(estimate_need(entry, measured), memory)
 
     def default_specialist(self) -> CatalogEntry:
         """The general-purpose specialist to use when none is asked for: an installed download beats
@@ -188,9 +204,10 @@ class CadreService:
         validate_gguf(path)  # a damaged or hostile file gets a clear error, never reaches llama.cpp
         request = LoadModel(
             path=str(path),
-            n_ctx=entry.manifest.context_size,
-            n_threads=physical_cores(),
+            n_ctx=effective_context(self.settings, entry.manifest.context_size),
+            n_threads=effective_threads(self.settings),
             n_batch=512,
+            n_gpu_layers=gpu_layers_policy(self.settings),
         )
         if self.engine.loaded != request:
             yield Progress(f"Loading {entry.manifest.name}…")

@@ -7,9 +7,10 @@ database before anything reads it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,15 +111,37 @@ class DocumentLibrary:
         if not run_lock.acquire(blocking=False):
             raise CadreError(f"The collection {name!r} is already being indexed.")
         try:
-            indexer = Indexer(
-                self.store,
-                self._embedder,
-                self.vectors(collection),
-                lambda vectors: vectors.save(self._vector_path(collection)),
-            )
-            return (yield from indexer.run(collection, cancel))
+            with self._process_lock(collection):
+                indexer = Indexer(
+                    self.store,
+                    self._embedder,
+                    self.vectors(collection),
+                    lambda vectors: vectors.save(self._vector_path(collection)),
+                )
+                return (yield from indexer.run(collection, cancel))
         finally:
             run_lock.release()
+
+    @contextlib.contextmanager
+    def _process_lock(self, collection: Collection) -> Iterator[None]:
+        """Another Cadre process (the window and a terminal) must not index the same collection
+        at once: each would save a vector index missing the other's chunks."""
+        from filelock import FileLock, Timeout
+
+        path = self._paths.documents / "locks" / f"collection-{collection.id}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise CadreError(
+                f"The collection {collection.name!r} is being indexed by another Cadre window or "
+                "command; try again when it has finished."
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def index_all(self, cancel: CancelToken | None = None) -> Job[list[IndexReport]]:
         """Catch up every collection (at start-up: what changed while Cadre was closed)."""
@@ -155,6 +178,9 @@ class DocumentLibrary:
             cached = self._vectors.get(collection.id)
             if cached is not None and cached.revision == revision:
                 return cached
+            running = self._runs.get(collection.id)
+            if cached is not None and running is not None and running.locked():
+                return cached  # this process's indexer keeps it up to date as it commits
             loaded = VectorIndex.load(self._vector_path(collection))
             if loaded is None or loaded.revision != revision:
                 loaded = self._rebuild(collection, revision, had_file=loaded is not None)

@@ -84,10 +84,13 @@ def _make_format(llama: Any, header: GGUFHeader) -> PromptFormat:
 def _plan_gpu_layers(request: LoadModel, header: GGUFHeader, path: Path) -> tuple[int, str]:
     import llama_cpp
 
-    if request.n_gpu_layers >= 0:
-        return request.n_gpu_layers, ""
+    if request.n_gpu_layers == 0:
+        return 0, "GPU offload is off (Settings)."
     if not llama_cpp.llama_supports_gpu_offload():
         return 0, "This build of llama.cpp runs on the CPU only."
+    if request.n_gpu_layers > 0:  # a count asked for (Settings: "max"); no more than it has
+        layers = min(request.n_gpu_layers, header.block_count + 1)
+        return layers, f"{layers} of {header.block_count + 1} layers on the GPU (Settings)."
     if sys.platform == "darwin" and platform.machine() == "arm64":
         return -1, "All layers on the Apple GPU (Metal, unified memory)."
     gpus = nvidia_gpus()
