@@ -60,7 +60,8 @@ class EngineClient:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.is_alive() else None
+        process = self._process  # read once: the inference thread may discard it meanwhile
+        return process.pid if process is not None and process.is_alive() else None
 
     def _ensure_worker(self) -> Connection:
         if self._process is not None and self._process.is_alive() and self._conn is not None:
