@@ -24,6 +24,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "route": ("route_cmd", "run_route"),
     "index": ("index_cmds", "run_index"),
     "search": ("index_cmds", "run_search"),
+    "serve": ("serve_cmd", "run_serve"),
 }
 
 
@@ -129,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     route.add_argument("--json", action="store_true", help="machine-readable output")
     route.add_argument("--correct", metavar="ID", help="remember that QUERY belongs to ID")
+    serve = commands.add_parser(
+        "serve",
+        help="serve a local OpenAI-compatible API (127.0.0.1 only, with a token)",
+        description="Serve the installed specialists as an OpenAI-compatible API on "
+        "http://127.0.0.1:PORT/v1, for this computer only. Prints the URL and the bearer token.",
+    )
+    serve.add_argument(
+        "--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free one)"
+    )
     commands.add_parser("gui", help="open the Cadre window (the default)")
     return parser
 

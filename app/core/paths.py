@@ -66,6 +66,11 @@ class DataPaths:
     def worker_log(self) -> Path:
         return self.logs / "engine-worker.log"
 
+    @property
+    def api_token(self) -> Path:
+        """The local API's bearer token (``cadre serve``): created on first use, mode 0600."""
+        return self.data / "api-token"
+
     def ensure(self) -> DataPaths:
         for folder in (self.data, self.config, self.cache, self.logs, self.models):
             folder.mkdir(parents=True, exist_ok=True)
