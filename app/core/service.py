@@ -24,6 +24,7 @@ from app.core.documents.search import SearchHit
 from app.core.embedded import prepare_model
 from app.core.embedder import Embedder
 from app.core.engine.client import EngineClient
+from app.core.engine.prompt import TRANSCRIPT_PRIMER
 from app.core.engine.protocol import ChatMessage, LoadModel, ModelLoaded, SamplingParams
 from app.core.errors import CadreError
 from app.core.fit import FitAdvice, MemorySnapshot, advise, estimate_need
@@ -227,12 +228,16 @@ class CadreService:
         hits: list[SearchHit],
         info: ModelLoaded,
     ) -> Grounding:
-        """The retrieved excerpts that are relevant and fit the loaded specialist's context."""
+        """The retrieved excerpts that are relevant and fit the loaded specialist's context (after
+        the system prompt, the question and, for template-less models, the transcript primer)."""
         manifest = self.catalog.manifest(specialist_id)
+        fixed = manifest.system_prompt + question
+        if not info.has_chat_template:
+            fixed += "".join(message.content for message in TRANSCRIPT_PRIMER)
         budget = source_budget_chars(
             info.n_ctx,
             manifest.sampling.max_tokens,
-            manifest.system_prompt + question,
+            fixed,
             info.chars_per_token,
         )
         return ground(collection, hits, budget)
