@@ -21,6 +21,7 @@ MIN_SIMILARITY = (
 SAFETY = 0.8  # of the measured characters per token: documents are denser than the sample
 SOURCES_SHARE = 0.6  # of the room left after the reply, the system prompt and the question
 MAX_SOURCES = 6
+MIN_EXCERPT_CHARS = 80  # a shortened excerpt below this says too little to answer from
 RETRIEVE = 10  # hits fetched before the budget decides how many go into the prompt
 
 INSTRUCTIONS = (
@@ -99,20 +100,23 @@ def source_budget_chars(
 
 
 def ground(collection: str, hits: Sequence[SearchHit], budget_chars: int) -> Grounding:
-    """Keep the relevant hits, best first, while they fit in ``budget_chars``."""
+    """Keep the relevant hits, best first, while they fit in ``budget_chars``. When even the best
+    does not fit (a small context), its beginning is kept rather than nothing."""
+    relevant = [hit for hit in hits if hit.similarity >= MIN_SIMILARITY][:MAX_SOURCES]
     sources: list[Source] = []
     used = 0
-    for hit in hits:
-        if hit.similarity < MIN_SIMILARITY or len(sources) >= MAX_SOURCES:
-            continue
+    for hit in relevant:
         if used + len(hit.chunk.text) > budget_chars:
             if sources:
                 break
             continue  # the best excerpt alone is too long: try a shorter one
         used += len(hit.chunk.text)
-        sources.append(
-            Source(
-                len(sources) + 1, hit.chunk.path, hit.chunk.place(), hit.chunk.text, hit.similarity
-            )
-        )
+        sources.append(_source(len(sources) + 1, hit, hit.chunk.text))
+    if not sources and relevant and budget_chars >= MIN_EXCERPT_CHARS:
+        cut = relevant[0].chunk.text[:budget_chars].rsplit(" ", 1)[0] + " …"
+        sources.append(_source(1, relevant[0], cut))
     return Grounding(collection, tuple(sources))
+
+
+def _source(number: int, hit: SearchHit, text: str) -> Source:
+    return Source(number, hit.chunk.path, hit.chunk.place(), text, hit.similarity)
