@@ -64,12 +64,14 @@ def run_app(self_test: bool = False, screenshot: Path | None = None) -> int:
     window = ChatWindow(service)
     install_excepthook(window)
     window.show()
+    QTimer.singleShot(0, window.document_ops.start_watching)  # catch up, then keep in sync
     probe = _SelfTest(window, screenshot) if self_test else None
     if probe is not None:
         QTimer.singleShot(0, probe.start)
     try:
         code = app.exec()
     finally:
+        window.document_ops.shutdown()
         window.model_ops.shutdown()
         window.controller.shutdown()
         service.close()

@@ -39,12 +39,16 @@ class ChatController(QObject):
     def new_conversation(self) -> None:
         self._conversation_id = None
 
-    def send(self, text: str, specialist_id: str | None) -> None:
-        """Answer ``text`` with ``specialist_id``, or with the routed specialist when ``None``."""
+    def send(self, text: str, specialist_id: str | None, collection: str | None = None) -> None:
+        """Answer ``text`` with ``specialist_id``, or with the routed specialist when ``None``;
+        grounded in the documents of ``collection`` when one is given."""
         if self.busy or not text.strip():
             return
         if self._conversation_id is None:
-            self._conversation_id = self._service.conversations.create(specialist_id or "").id
+            conversation = self._service.conversations.create(
+                specialist_id or "", collection=collection
+            )
+            self._conversation_id = conversation.id
         conversation_id = self._conversation_id
         service = self._service
 
@@ -56,7 +60,12 @@ class ChatController(QObject):
             yield decision
             return (
                 yield from service.reply(
-                    conversation_id, decision.text, decision.specialist_id, token, decision=decision
+                    conversation_id,
+                    decision.text,
+                    decision.specialist_id,
+                    token,
+                    decision=decision,
+                    collection=collection,
                 )
             )
 

@@ -17,10 +17,14 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
+from app.core.documents.grounding import Source
+from app.core.documents.library import CollectionStatus
 from app.core.routing.router import RouteDecision
 from app.core.service import CadreService
 from app.core.storage import StoredMessage
 from app.ui.chat_controller import ChatController
+from app.ui.document_ops import DocumentOps
+from app.ui.documents_dialog import DocumentsDialog
 from app.ui.errors import show_bug, show_known_error
 from app.ui.model_ops import ModelOps
 from app.ui.specialists_dialog import SpecialistsDialog
@@ -51,14 +55,19 @@ class ChatWindow(QMainWindow):
         self._service = service
         self.controller = ChatController(service, self)
         self.model_ops = ModelOps(service, self)
+        self.document_ops = DocumentOps(service, self)
         self.specialists_dialog: SpecialistsDialog | None = None
+        self.documents_dialog: DocumentsDialog | None = None
         self.specialists = QComboBox()
+        self.collections = QComboBox()
         self.transcript = TranscriptView()
         self.input = QPlainTextEdit()
         self.send_button = QPushButton("Send")
         self._build_layout()
         self._fill_specialists()
+        self._fill_collections([])
         self._connect()
+        self.document_ops.refresh()
         self.controller.warm_up(self._service.default_specialist().manifest.id)
         self.controller.warm_up_router()
 
@@ -68,11 +77,18 @@ class ChatWindow(QMainWindow):
         manage = QPushButton("Specialists…")
         manage.setToolTip("Download, check and remove specialists")
         manage.clicked.connect(self.open_specialists)
+        documents = QPushButton("Documents…")
+        documents.setToolTip("Collections of your own documents that replies can cite")
+        documents.clicked.connect(self.open_documents)
+        self.collections.setToolTip("Answer from the documents of this collection, with sources")
         top = QHBoxLayout()
         top.addWidget(QLabel("Specialist:"))
-        top.addWidget(self.specialists, 1)
+        top.addWidget(self.specialists, 2)
+        top.addWidget(QLabel("Documents:"))
+        top.addWidget(self.collections, 1)
         top.addWidget(new_chat)
         top.addWidget(manage)
+        top.addWidget(documents)
         self.input.setPlaceholderText("Message Cadre (Enter to send, Shift+Enter for a new line)")
         self.input.setFixedHeight(90)
         self.input.installEventFilter(_EnterSends(self))
@@ -99,6 +115,18 @@ class ChatWindow(QMainWindow):
             self.specialists.addItem(label, entry.manifest.id)
         self.specialists.setCurrentIndex(max(0, self.specialists.findData(current)))
 
+    def _fill_collections(self, statuses: list[CollectionStatus]) -> None:
+        names = [status.name for status in statuses]
+        listed = [self.collections.itemData(i) for i in range(1, self.collections.count())]
+        if self.collections.count() and names == listed:
+            return  # counts changed, not names: leave the picker (and an open popup) alone
+        current = self.collections.currentData()
+        self.collections.clear()
+        self.collections.addItem("No documents", None)
+        for name in names:
+            self.collections.addItem(name, name)
+        self.collections.setCurrentIndex(max(0, self.collections.findData(current)))
+
     def _connect(self) -> None:
         c = self.controller
         self.send_button.clicked.connect(self._send_or_stop)
@@ -117,6 +145,10 @@ class ChatWindow(QMainWindow):
         ops.catalog_changed.connect(self._fill_specialists)
         ops.known_error.connect(lambda exc: show_known_error(self._dialog_parent(), exc))
         ops.bug.connect(lambda exc: show_bug(self._dialog_parent(), exc))
+        docs = self.document_ops
+        docs.status_ready.connect(self._fill_collections)
+        docs.known_error.connect(lambda exc: show_known_error(self._dialog_parent(), exc))
+        docs.bug.connect(lambda exc: show_bug(self._dialog_parent(), exc))
 
     def open_specialists(self) -> SpecialistsDialog:
         if self.specialists_dialog is None:
@@ -125,9 +157,22 @@ class ChatWindow(QMainWindow):
         self.specialists_dialog.raise_()
         return self.specialists_dialog
 
+    def open_documents(self) -> DocumentsDialog:
+        if self.documents_dialog is None:
+            self.documents_dialog = DocumentsDialog(self.document_ops, self)
+        self.documents_dialog.show()
+        self.documents_dialog.raise_()
+        return self.documents_dialog
+
     def _dialog_parent(self) -> QWidget:
-        dialog = self.specialists_dialog
-        return dialog if dialog is not None and dialog.isVisible() else self
+        """Errors show over the dialog the user is looking at, else over the window."""
+        for dialog in (self.documents_dialog, self.specialists_dialog):
+            if dialog is not None and dialog.isActiveWindow():
+                return dialog
+        for dialog in (self.documents_dialog, self.specialists_dialog):
+            if dialog is not None and dialog.isVisible():
+                return dialog
+        return self
 
     def _on_specialist_picked(self) -> None:
         picked = self.specialists.currentData()
@@ -146,7 +191,7 @@ class ChatWindow(QMainWindow):
             return
         self.input.clear()
         self.transcript.add_user(text)
-        self.controller.send(text, self.specialists.currentData())
+        self.controller.send(text, self.specialists.currentData(), self.collections.currentData())
 
     def _send_or_stop(self) -> None:
         if self.controller.busy:
@@ -162,21 +207,38 @@ class ChatWindow(QMainWindow):
     def _on_busy(self, busy: bool) -> None:
         self.send_button.setText("Stop" if busy else "Send")
         self.specialists.setEnabled(not busy)
+        self.collections.setEnabled(not busy)
 
     def _on_reply_finished(self, message: StoredMessage | None) -> None:
         if message is None:
             self.transcript.end_reply("Stopped.")
             return
-        t = message.timings
-        footer = (
-            f"{t.completion_tokens} tokens · {t.decode_tokens_per_s:.1f} tokens/s · "
-            f"first token {t.ttft_ms / 1000:.2f} s"
-            + (" · stopped" if message.finish_reason == "cancelled" else "")
-        )
-        self.transcript.end_reply(footer)
+        self.transcript.end_reply(_footer(message), _source_links(message))
         self.statusBar().showMessage("Ready.")
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.document_ops.shutdown()
         self.model_ops.shutdown()
         self.controller.shutdown()
         super().closeEvent(event)
+
+
+def _footer(message: StoredMessage) -> str:
+    if message.finish_reason == "no_sources":
+        return ""  # answered without the model: the reply itself says nothing matched
+    t = message.timings
+    return (
+        f"{t.completion_tokens} tokens · {t.decode_tokens_per_s:.1f} tokens/s · "
+        f"first token {t.ttft_ms / 1000:.2f} s"
+        + (" · stopped" if message.finish_reason == "cancelled" else "")
+    )
+
+
+def _source_links(message: StoredMessage) -> list[tuple[str, str]]:
+    """(label, path) of each document excerpt the reply was given, as "[1] lease.pdf, p. 3"."""
+    links = []
+    for stored in message.sources:
+        path = str(stored.get("path", ""))
+        source = Source(int(stored.get("number", 0)), path, str(stored.get("place", "")), "", 0.0)
+        links.append((source.label(), path))
+    return links

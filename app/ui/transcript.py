@@ -4,9 +4,10 @@ model cannot flood the GUI thread with one repaint per token."""
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QTextCursor
+from PySide6.QtCore import QTimer, QUrl
+from PySide6.QtGui import QDesktopServices, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from app.core.tasks import ReplyTidier
@@ -18,6 +19,8 @@ class TranscriptView(QTextBrowser):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setOpenExternalLinks(False)
+        self.setOpenLinks(False)  # a source link opens its file; the transcript stays put
+        self.anchorClicked.connect(open_local_file)
         self.setPlaceholderText("Ask anything. Replies are written on this computer, offline.")
         self._pending: list[str] = []
         self._timer = QTimer(self)
@@ -54,12 +57,28 @@ class TranscriptView(QTextBrowser):
         """A small grey line: why the reply went where it went."""
         self.append(f'<p style="color:#888; font-size:small">{html.escape(text)}</p>')
 
-    def end_reply(self, footer: str) -> None:
+    def add_sources(self, sources: Sequence[tuple[str, str]]) -> None:
+        """A grey line under a grounded reply: each (label, path) links to its file."""
+        links = " · ".join(
+            f'<a href="{html.escape(QUrl.fromLocalFile(path).toString())}">{html.escape(label)}</a>'
+            for label, path in sources
+        )
+        self.append(f'<p style="color:#888; font-size:small">Sources: {links}</p>')
+
+    def end_reply(self, footer: str, sources: Sequence[tuple[str, str]] = ()) -> None:
         self.flush()
         self._timer.stop()
+        if sources:
+            self.add_sources(sources)
         if footer:
             self.add_note(footer)
 
     def _append_block(self, speaker: str, text: str, colour: str) -> None:
         body = html.escape(text).replace("\n", "<br>")
         self.append(f'<p><b style="color:{colour}">{html.escape(speaker)}</b><br>{body}</p>')
+
+
+def open_local_file(url: QUrl) -> None:
+    """Open a cited file in the system's viewer; other links are not followed."""
+    if url.isLocalFile():
+        QDesktopServices.openUrl(url)
