@@ -6,6 +6,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QMenu
 from pytestqt.qtbot import QtBot
 
 from app.core.embedder import Embedder
@@ -112,3 +113,15 @@ def test_stop_ends_a_long_reply(qtbot: QtBot, window: ChatWindow, cadre_home: ob
         window.controller.stop()
     qtbot.waitUntil(lambda: not window.controller.busy, timeout=10_000)
     assert window.send_button.text() == "Send"
+
+
+def test_the_window_has_the_resource_dock_and_a_settings_action(
+    qtbot: QtBot, window: ChatWindow
+) -> None:
+    dock = window.extras.resources
+    assert dock.windowTitle() == "Resources"
+    titles = [action.text() for action in window.menuBar().actions()]
+    assert titles == ["&Cadre", "&View"]
+    menu = window.menuBar().actions()[0].menu()
+    assert isinstance(menu, QMenu)
+    assert menu.actions()[0].text() == "&Settings…"

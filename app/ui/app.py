@@ -15,6 +15,7 @@ from app.core.service import CadreService
 from app.core.storage import StoredMessage
 from app.ui.chat_window import ChatWindow
 from app.ui.errors import install_excepthook
+from app.ui.theme import ThemeManager
 
 ICON = resources_dir() / "icons" / "cadre.svg"
 SELF_TEST_PROMPT = "Say hello in one short sentence."
@@ -61,7 +62,9 @@ class _SelfTest:
 def run_app(self_test: bool = False, screenshot: Path | None = None) -> int:
     app = _application()
     service = CadreService()
-    window = ChatWindow(service)
+    themes = ThemeManager(app, parent=app)
+    themes.apply(service.settings.theme)
+    window = ChatWindow(service, themes)
     install_excepthook(window)
     window.show()
     QTimer.singleShot(0, window.document_ops.start_watching)  # catch up, then keep in sync

@@ -28,7 +28,9 @@ from app.ui.documents_dialog import DocumentsDialog
 from app.ui.errors import show_bug, show_known_error
 from app.ui.model_ops import ModelOps
 from app.ui.specialists_dialog import SpecialistsDialog
+from app.ui.theme import ThemeManager
 from app.ui.transcript import TranscriptView
+from app.ui.window_extras import WindowExtras
 
 
 class _EnterSends(QObject):
@@ -48,7 +50,7 @@ class _EnterSends(QObject):
 
 
 class ChatWindow(QMainWindow):
-    def __init__(self, service: CadreService) -> None:
+    def __init__(self, service: CadreService, themes: ThemeManager | None = None) -> None:
         super().__init__()
         self.setWindowTitle(APP_NAME)
         self.resize(900, 680)
@@ -67,6 +69,7 @@ class ChatWindow(QMainWindow):
         self._fill_specialists()
         self._fill_collections([])
         self._connect()
+        self.extras = WindowExtras(self, service, self.controller, themes)
         self.document_ops.refresh()
         self.controller.warm_up(self._service.default_specialist().manifest.id)
         self.controller.warm_up_router()
