@@ -49,7 +49,8 @@ WORK = Path(tempfile.gettempdir()) / "cadre-bench-retrieval"
 
 
 def read_jsonl(path: Path) -> list[dict[str, str]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines(): U+2028 is text here
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def home(name: str) -> DataPaths:
@@ -211,13 +212,14 @@ def latency(embedder: Embedder, source: DocumentLibrary, queries: list[str]) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ingest-docs", type=int, default=600)
+    parser.add_argument("--ingest-docs", type=int, default=600, help="0 skips ingestion")
     parser.add_argument("--queries", type=int, default=300)
     args = parser.parse_args()
     embedder = Embedder()
     embedder.load()
     corpus = read_jsonl(SCIFACT / "corpus.jsonl")
-    ingestion(embedder, corpus[: args.ingest_docs])
+    if args.ingest_docs:
+        ingestion(embedder, corpus[: args.ingest_docs])
     library = scifact_library(embedder)
     quality(library, args.queries)
     claims = [q["text"] for q in read_jsonl(SCIFACT / "queries-test.jsonl")][:200]

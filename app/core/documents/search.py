@@ -5,6 +5,8 @@ BM25 exact names, codes and rare terms; the embedder paraphrases."""
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,12 +134,17 @@ class Searcher:
         k: int = 5,
         mode: str = "hybrid",
     ) -> list[SearchHit]:
-        query_vector = self._embedder.encode([query])[0]
-        dense = vectors.search(query_vector, CANDIDATES) if mode != "keyword" else []
-        keyword: list[tuple[int, float]] = []
         match = keyword_query(query)
+        leg = None
         if mode != "dense" and match is not None:
-            keyword = self._store.keyword_search(collection, match, CANDIDATES)
+            # BM25 runs in SQLite while the embedder and faiss run here: both release the GIL,
+            # so on two cores the two rankings cost about the slower of them, not the sum.
+            leg = _Leg(lambda: self._store.keyword_search(collection, match, CANDIDATES))
+        try:
+            query_vector = self._embedder.encode([query])[0]
+            dense = vectors.search(query_vector, CANDIDATES) if mode != "keyword" else []
+        finally:
+            keyword = leg.result() if leg is not None else []
         if mode == "dense":
             scores = dict(dense)
         elif mode == "keyword":
@@ -151,3 +158,26 @@ class Searcher:
         return [
             SearchHit(chunks[i], scores[i], similarity.get(i, 0.0)) for i in best if i in chunks
         ]
+
+
+class _Leg:
+    """One ranking computed on its own short-lived thread; its error is raised in the caller."""
+
+    def __init__(self, work: Callable[[], list[tuple[int, float]]]) -> None:
+        self._work = work
+        self._found: list[tuple[int, float]] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="cadre-bm25")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._found = self._work()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> list[tuple[int, float]]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._found
