@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -102,15 +103,24 @@ def cpu_info() -> CpuInfo:
     )
 
 
-def nvidia_gpus() -> list[GpuInfo]:
-    """NVIDIA GPUs through NVML; an empty list when there is no driver, no GPU or no nvidia-ml-py."""
+def open_nvml() -> Any | None:
+    """The ``pynvml`` module with NVML initialised (the caller shuts it down), or ``None`` when
+    there is no nvidia-ml-py or no NVIDIA driver."""
     try:
         import pynvml
     except ImportError:
-        return []
+        return None
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError:
+        return None
+    return pynvml
+
+
+def nvidia_gpus() -> list[GpuInfo]:
+    """NVIDIA GPUs through NVML; an empty list when there is no driver, no GPU or no nvidia-ml-py."""
+    pynvml = open_nvml()
+    if pynvml is None:
         return []
     try:
         driver = _as_text(pynvml.nvmlSystemGetDriverVersion())
@@ -129,13 +139,8 @@ def nvidia_gpus() -> list[GpuInfo]:
 
 def process_vram_bytes(pid: int) -> int:
     """VRAM that process ``pid`` holds on NVIDIA GPUs (0 when unknown)."""
-    try:
-        import pynvml
-    except ImportError:
-        return 0
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
+    pynvml = open_nvml()
+    if pynvml is None:
         return 0
     try:
         used = 0

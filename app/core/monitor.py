@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import psutil
 
+from app.core.hardware import open_nvml
+
 if TYPE_CHECKING:
     from app.core.catalog import Catalog
     from app.core.engine.client import EngineClient
@@ -130,13 +132,8 @@ class _Nvml:
         return self._handles
 
     def _open(self) -> list[Any]:
-        try:
-            import pynvml
-        except ImportError:
-            return []
-        try:
-            pynvml.nvmlInit()
-        except pynvml.NVMLError:
+        pynvml = open_nvml()
+        if pynvml is None:
             return []
         try:
             count = pynvml.nvmlDeviceGetCount()
