@@ -36,8 +36,20 @@ class ChatController(QObject):
     def busy(self) -> bool:
         return self._job is not None
 
+    @property
+    def conversation_id(self) -> str | None:
+        """The conversation the next message goes to; ``None`` until a new one's first message."""
+        return self._conversation_id
+
     def new_conversation(self) -> None:
         self._conversation_id = None
+
+    def open_conversation(self, conversation_id: str) -> bool:
+        """Continue a stored conversation; refused (False) while a reply is being written."""
+        if self.busy:
+            return False
+        self._conversation_id = conversation_id
+        return True
 
     def send(self, text: str, specialist_id: str | None, collection: str | None = None) -> None:
         """Answer ``text`` with ``specialist_id``, or with the routed specialist when ``None``;

@@ -12,24 +12,26 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QPlainTextEdit,
     QPushButton,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from app import APP_NAME
-from app.core.documents.grounding import Source
 from app.core.documents.library import CollectionStatus
+from app.core.errors import CadreError
 from app.core.routing.router import RouteDecision
 from app.core.service import CadreService
 from app.core.storage import StoredMessage
 from app.ui.chat_controller import ChatController
+from app.ui.conversation_list import ConversationList
 from app.ui.document_ops import DocumentOps
 from app.ui.documents_dialog import DocumentsDialog
 from app.ui.errors import show_bug, show_known_error
 from app.ui.model_ops import ModelOps
 from app.ui.specialists_dialog import SpecialistsDialog
 from app.ui.theme import ThemeManager
-from app.ui.transcript import TranscriptView
+from app.ui.transcript import TranscriptView, footer_for, source_links
 from app.ui.window_extras import WindowExtras
 
 
@@ -53,7 +55,7 @@ class ChatWindow(QMainWindow):
     def __init__(self, service: CadreService, themes: ThemeManager | None = None) -> None:
         super().__init__()
         self.setWindowTitle(APP_NAME)
-        self.resize(900, 680)
+        self.resize(1280, 720)
         self._service = service
         self.controller = ChatController(service, self)
         self.model_ops = ModelOps(service, self)
@@ -63,6 +65,7 @@ class ChatWindow(QMainWindow):
         self.specialists = QComboBox()
         self.collections = QComboBox()
         self.transcript = TranscriptView()
+        self.conversation_list = ConversationList(service.conversations)
         self.input = QPlainTextEdit()
         self.send_button = QPushButton("Send")
         self._build_layout()
@@ -102,8 +105,13 @@ class ChatWindow(QMainWindow):
         layout.addLayout(top)
         layout.addWidget(self.transcript, 1)
         layout.addLayout(bottom)
-        central = QWidget()
-        central.setLayout(layout)
+        chat = QWidget()
+        chat.setLayout(layout)
+        central = QSplitter()
+        central.addWidget(self.conversation_list)
+        central.addWidget(chat)
+        central.setStretchFactor(1, 1)
+        central.setSizes([260, 1020])
         self.setCentralWidget(central)
         self.statusBar().showMessage("Ready. Everything runs on this computer.")
 
@@ -136,6 +144,9 @@ class ChatWindow(QMainWindow):
         self.specialists.activated.connect(self._on_specialist_picked)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, c.stop)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_chat)
+        QShortcut(QKeySequence("Ctrl+K"), self, self.conversation_list.focus_search)
+        self.conversation_list.opened.connect(self.open_conversation)
+        self.conversation_list.deleted.connect(self._on_conversation_deleted)
         c.reply_started.connect(self.transcript.begin_reply)
         c.text_arrived.connect(self.transcript.add_reply_text)
         c.reply_finished.connect(self._on_reply_finished)
@@ -206,17 +217,43 @@ class ChatWindow(QMainWindow):
         if not self.controller.busy:
             self.controller.new_conversation()
             self.transcript.clear()
+            self.conversation_list.refresh()
+            self.conversation_list.select(None)
+            self.input.setFocus()
+
+    def open_conversation(self, conversation_id: str) -> None:
+        """Show a stored conversation; the next message continues it."""
+        if not self.controller.open_conversation(conversation_id):
+            self.statusBar().showMessage("Stop the reply before opening another conversation.")
+            self.conversation_list.select(self.controller.conversation_id)
+            return
+        messages = self._service.conversations.messages(conversation_id)
+        self.transcript.show_conversation(messages, self._speaker)
+        self.conversation_list.select(conversation_id)
+
+    def _speaker(self, specialist_id: str) -> str:
+        try:
+            return self._service.catalog.manifest(specialist_id).name
+        except CadreError:  # a specialist since removed
+            return specialist_id or "Cadre"
+
+    def _on_conversation_deleted(self, conversation_id: str) -> None:
+        if conversation_id == self.controller.conversation_id:
+            self.new_chat()
 
     def _on_busy(self, busy: bool) -> None:
         self.send_button.setText("Stop" if busy else "Send")
+        self.conversation_list.set_locked(self.controller.conversation_id if busy else None)
         self.specialists.setEnabled(not busy)
         self.collections.setEnabled(not busy)
 
     def _on_reply_finished(self, message: StoredMessage | None) -> None:
+        self.conversation_list.refresh()  # a new conversation, a new title, a newer date
+        self.conversation_list.select(self.controller.conversation_id)
         if message is None:
             self.transcript.end_reply("Stopped.")
             return
-        self.transcript.end_reply(_footer(message), _source_links(message))
+        self.transcript.end_reply(footer_for(message), source_links(message))
         self.statusBar().showMessage("Ready.")
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -224,24 +261,3 @@ class ChatWindow(QMainWindow):
         self.model_ops.shutdown()
         self.controller.shutdown()
         super().closeEvent(event)
-
-
-def _footer(message: StoredMessage) -> str:
-    if message.finish_reason == "no_sources":
-        return ""  # answered without the model: the reply itself says nothing matched
-    t = message.timings
-    return (
-        f"{t.completion_tokens} tokens · {t.decode_tokens_per_s:.1f} tokens/s · "
-        f"first token {t.ttft_ms / 1000:.2f} s"
-        + (" · stopped" if message.finish_reason == "cancelled" else "")
-    )
-
-
-def _source_links(message: StoredMessage) -> list[tuple[str, str]]:
-    """(label, path) of each document excerpt the reply was given, as "[1] lease.pdf, p. 3"."""
-    links = []
-    for stored in message.sources:
-        path = str(stored.get("path", ""))
-        source = Source(int(stored.get("number", 0)), path, str(stored.get("place", "")), "", 0.0)
-        links.append((source.label(), path))
-    return links

@@ -4,12 +4,14 @@ model cannot flood the GUI thread with one repaint per token."""
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from app.core.documents.grounding import Source
+from app.core.storage import StoredMessage
 from app.core.tasks import ReplyTidier
 
 FLUSH_INTERVAL_MS = 40
@@ -73,9 +75,48 @@ class TranscriptView(QTextBrowser):
         if footer:
             self.add_note(footer)
 
+    def show_conversation(
+        self, messages: Sequence[StoredMessage], speaker: Callable[[str], str]
+    ) -> None:
+        """Replace the transcript with a stored conversation, as it looked when it was live:
+        routing notes, replies named by ``speaker(specialist_id)``, sources and footers."""
+        self._timer.stop()
+        self._pending.clear()
+        self.clear()
+        self.reply_text = ""
+        for message in messages:
+            if message.role == "user":
+                self.add_user(message.content)
+                continue
+            if message.route is not None and message.route.reason:
+                self.add_note(message.route.reason)
+            self._append_block(speaker(message.specialist_id), message.content, "#2f8f5b")
+            self.end_reply(footer_for(message), source_links(message))
+
     def _append_block(self, speaker: str, text: str, colour: str) -> None:
         body = html.escape(text).replace("\n", "<br>")
         self.append(f'<p><b style="color:{colour}">{html.escape(speaker)}</b><br>{body}</p>')
+
+
+def footer_for(message: StoredMessage) -> str:
+    if message.finish_reason == "no_sources":
+        return ""  # answered without the model: the reply itself says nothing matched
+    t = message.timings
+    return (
+        f"{t.completion_tokens} tokens · {t.decode_tokens_per_s:.1f} tokens/s · "
+        f"first token {t.ttft_ms / 1000:.2f} s"
+        + (" · stopped" if message.finish_reason == "cancelled" else "")
+    )
+
+
+def source_links(message: StoredMessage) -> list[tuple[str, str]]:
+    """(label, path) of each document excerpt the reply was given, as "[1] lease.pdf, p. 3"."""
+    links = []
+    for stored in message.sources:
+        path = str(stored.get("path", ""))
+        source = Source(int(stored.get("number", 0)), path, str(stored.get("place", "")), "", 0.0)
+        links.append((source.label(), path))
+    return links
 
 
 def open_local_file(url: QUrl) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from app.core.storage.db import utc_now
+from app.core.storage.search import SearchResult, search_messages
 
 TITLE_LENGTH = 60
 
@@ -141,6 +142,43 @@ class ConversationStore:
             self._db.table("messages").insert(_row_from_message(message))
             self._touch(conversation_id, first_text=content if role == "user" else "")
         return message
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        with self._lock, self._db.atomic():
+            self._db.table("conversations").update(conversation_id, {"title": title.strip()})
+
+    def delete(self, conversation_id: str) -> None:
+        """Remove the conversation and its messages, in one transaction."""
+        with self._lock, self._db.atomic():
+            self._db.execute("delete from messages where conversation_id = ?", [conversation_id])
+            self._db.execute("delete from conversations where id = ?", [conversation_id])
+
+    def search(self, query: str, limit: int = 50) -> list[SearchResult]:
+        """Messages of every conversation matching the words of ``query``, best first."""
+        with self._lock:
+            return search_messages(self._db, query, limit)
+
+    def export_markdown(self, conversation_id: str) -> str:
+        from app.core.storage import archive  # archive builds on this module's records
+
+        return archive.to_markdown(self.get(conversation_id), self.messages(conversation_id))
+
+    def export_json(self, conversation_id: str) -> dict[str, Any]:
+        from app.core.storage import archive
+
+        return archive.to_json(self.get(conversation_id), self.messages(conversation_id))
+
+    def import_json(self, doc: object) -> Conversation:
+        """A new conversation (new ids: nothing is overwritten) from an exported document;
+        :class:`CadreError` when the document is not one."""
+        from app.core.storage import archive
+
+        conversation, messages = archive.from_json(doc)
+        with self._lock, self._db.atomic():
+            self._db.table("conversations").insert(asdict(conversation))
+            for message in messages:
+                self._db.table("messages").insert(_row_from_message(message))
+        return conversation
 
     def _next_position(self, conversation_id: str) -> int:
         row = self._db.execute(

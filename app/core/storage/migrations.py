@@ -113,3 +113,30 @@ def m005_message_sources(db: sqlite_utils.Database) -> None:
     traceable; the collection a conversation asks is kept with it."""
     db.table("messages").add_column("sources", str)
     db.table("conversations").add_column("collection", str)
+
+
+_MESSAGE_SEARCH = (
+    # External content: the index keeps no copy of the text, only the words, keyed by the
+    # messages' implicit rowid (their primary key is the TEXT id).
+    "CREATE VIRTUAL TABLE messages_fts USING fts5("
+    "content, content='messages', content_rowid='rowid')",
+    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN "
+    "INSERT INTO messages_fts(rowid, content) VALUES (new.rowid, new.content); END",
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN "
+    "INSERT INTO messages_fts(messages_fts, rowid, content) "
+    "VALUES ('delete', old.rowid, old.content); END",
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE ON messages BEGIN "
+    "INSERT INTO messages_fts(messages_fts, rowid, content) "
+    "VALUES ('delete', old.rowid, old.content); "
+    "INSERT INTO messages_fts(rowid, content) VALUES (new.rowid, new.content); END",
+    "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')",  # index the existing messages
+)
+
+
+@migration
+def m006_message_search(db: sqlite_utils.Database) -> None:
+    """Full-text search over every message (FTS5), kept current by triggers. One statement at a
+    time: ``executescript`` would commit the migration's transaction half way. Nothing may VACUUM
+    this database without a 'rebuild' after it: VACUUM may renumber the implicit rowids."""
+    for statement in _MESSAGE_SEARCH:
+        db.execute(statement)

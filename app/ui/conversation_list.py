@@ -1,0 +1,222 @@
+"""The chat window's sidebar: recent conversations, full-text search over every message (Ctrl+K),
+and rename, delete, export and import. The prompts are small methods that tests replace."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QInputDialog,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.errors import CadreError
+from app.core.storage import ConversationStore
+from app.core.storage.archive import read_document
+from app.ui.errors import show_known_error
+
+SEARCH_DELAY_MS = 150  # search once the user pauses, not on every key
+_ID_ROLE = Qt.ItemDataRole.UserRole
+
+
+class ConversationList(QWidget):
+    opened = Signal(str)  # conversation id: show it and continue it
+    deleted = Signal(str)  # conversation id
+
+    def __init__(self, store: ConversationStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._store = store
+        self._current: str | None = None
+        self._locked: str | None = None  # being answered now: not to be deleted
+        self.search_box = QLineEdit()
+        self.search_box.setPlaceholderText("Search all messages (Ctrl+K)")
+        self.search_box.setClearButtonEnabled(True)
+        self.list = QListWidget()
+        self.list.setWordWrap(True)
+        self.list.setSpacing(3)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.import_button = QPushButton("Import…")
+        self.import_button.setToolTip("Add a conversation exported from Cadre as JSON")
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._build()
+        self.refresh()
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(9, 9, 0, 9)  # in line with the chat beside it
+        layout.addWidget(self.search_box)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.import_button)
+        self.setMinimumWidth(220)
+        self.search_box.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search_box.returnPressed.connect(self._open_first)
+        self._search_timer.timeout.connect(self.refresh)
+        self.list.itemClicked.connect(self._on_item_clicked)
+        self.list.itemActivated.connect(self._on_item_clicked)
+        self.list.customContextMenuRequested.connect(self._show_menu)
+        self.import_button.clicked.connect(self.import_file)
+
+    @property
+    def searching(self) -> bool:
+        return bool(self.search_box.text().strip())
+
+    def focus_search(self) -> None:
+        self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_box.selectAll()
+
+    def refresh(self) -> None:
+        """Recent conversations, or the messages matching the search box's words."""
+        self._search_timer.stop()
+        self.list.clear()
+        if self.searching:
+            for result in self._store.search(self.search_box.text()):
+                title = result.title or "Untitled"
+                self._add_item(f"{title}\n{result.snippet}", result.conversation_id)
+        else:
+            for conversation in self._store.recent():
+                title = conversation.title or "Untitled"
+                self._add_item(f"{title}\n{_local_date(conversation.updated_at)}", conversation.id)
+        self.select(self._current)
+
+    def _add_item(self, text: str, conversation_id: str) -> None:
+        item = QListWidgetItem(text)
+        item.setData(_ID_ROLE, conversation_id)
+        item.setToolTip(text)
+        self.list.addItem(item)
+
+    def select(self, conversation_id: str | None) -> None:
+        """Mark the conversation shown in the chat (``None``: a new, unsaved one)."""
+        self._current = conversation_id
+        self.list.setCurrentRow(-1)
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(_ID_ROLE) == conversation_id:
+                self.list.setCurrentItem(item)
+                return
+
+    def set_locked(self, conversation_id: str | None) -> None:
+        self._locked = conversation_id
+
+    def _on_item_clicked(self, item: QListWidgetItem) -> None:
+        self.opened.emit(str(item.data(_ID_ROLE)))
+
+    def _open_first(self) -> None:
+        self.refresh()
+        if self.list.count():
+            self._on_item_clicked(self.list.item(0))
+
+    def context_menu(self, conversation_id: str) -> QMenu:
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self.rename(conversation_id))
+        menu.addAction("Delete…", lambda: self.delete(conversation_id))
+        menu.addSeparator()
+        menu.addAction("Export Markdown…", lambda: self.export_markdown(conversation_id))
+        menu.addAction("Export JSON…", lambda: self.export_json(conversation_id))
+        return menu
+
+    def _show_menu(self, pos: QPoint) -> None:
+        item = self.list.itemAt(pos)
+        if item is not None:
+            self.context_menu(str(item.data(_ID_ROLE))).exec(self.list.mapToGlobal(pos))
+
+    def rename(self, conversation_id: str) -> None:
+        title = self.ask_title(self._store.get(conversation_id).title)
+        if title is not None and title.strip():
+            self._store.rename(conversation_id, title)
+            self.refresh()
+
+    def delete(self, conversation_id: str) -> None:
+        if conversation_id == self._locked:
+            self.show_error(
+                CadreError("This conversation is being answered: stop the reply first.")
+            )
+            return
+        if self.confirm_delete(self._store.get(conversation_id).title or "Untitled"):
+            self._store.delete(conversation_id)
+            if conversation_id == self._current:
+                self._current = None
+            self.refresh()
+            self.deleted.emit(conversation_id)
+
+    def export_markdown(self, conversation_id: str) -> None:
+        name = _file_name(self._store.get(conversation_id).title) + ".md"
+        path = self.ask_save_path("Export as Markdown", name, "Markdown (*.md)")
+        if path is not None:
+            self._write(path, self._store.export_markdown(conversation_id))
+
+    def export_json(self, conversation_id: str) -> None:
+        name = _file_name(self._store.get(conversation_id).title) + ".json"
+        path = self.ask_save_path("Export as JSON", name, "Cadre conversation (*.json)")
+        if path is not None:
+            doc = self._store.export_json(conversation_id)
+            self._write(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+    def _write(self, path: Path, text: str) -> None:
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            self.show_error(CadreError(f"{path} cannot be written: {exc.strerror or exc}"))
+
+    def import_file(self) -> None:
+        path = self.ask_open_path()
+        if path is None:
+            return
+        try:
+            conversation = self._store.import_json(read_document(path))
+        except CadreError as exc:
+            self.show_error(exc)
+            return
+        self.search_box.clear()
+        self._current = conversation.id
+        self.refresh()
+        self.opened.emit(conversation.id)
+
+    # The prompts: tests replace these.
+
+    def ask_title(self, current: str) -> str | None:
+        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=current)
+        return title if ok else None
+
+    def confirm_delete(self, title: str) -> bool:
+        answer = QMessageBox.question(
+            self, "Delete conversation", f"Delete “{title}” and all its messages?"
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_save_path(self, caption: str, suggested: str, filters: str) -> Path | None:
+        path, _ = QFileDialog.getSaveFileName(self, caption, str(Path.home() / suggested), filters)
+        return Path(path) if path else None
+
+    def ask_open_path(self) -> Path | None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a conversation", str(Path.home()), "Cadre conversation (*.json)"
+        )
+        return Path(path) if path else None
+
+    def show_error(self, exc: CadreError) -> None:
+        show_known_error(self, exc)
+
+
+def _local_date(stamp: str) -> str:
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp
+
+
+def _file_name(title: str) -> str:
+    return re.sub(r"[^\w\- ]+", "", title).strip()[:60] or "conversation"
