@@ -118,7 +118,10 @@ class ChatWindow(QMainWindow):
     def _fill_specialists(self) -> None:
         current = self.specialists.currentData()
         self.specialists.clear()
-        self.specialists.addItem("Automatic — the best specialist for each message", None)
+        self.specialists.addItem("Automatic", None)
+        self.specialists.setItemData(
+            0, "Each message goes to the best specialist", Qt.ItemDataRole.ToolTipRole
+        )
         for entry in self._service.catalog.ready():
             label = (
                 f"{entry.manifest.name} — {entry.manifest.model.parameters} ({entry.state.value})"
