@@ -125,3 +125,26 @@ def test_the_window_has_the_resource_dock_and_a_settings_action(
     menu = window.menuBar().actions()[0].menu()
     assert isinstance(menu, QMenu)
     assert menu.actions()[0].text() == "&Settings…"
+
+
+def test_the_default_specialist_from_settings_is_preselected_and_the_api_starts(
+    qtbot: QtBot, tiny_specialist: str, embedder: Embedder, routing_ready: Path
+) -> None:
+    from app.core.settings import Settings
+    from app.ui.app import _start_api
+
+    settings = Settings(default_specialist="tiny", api_enabled=True, api_port=0)
+    service = CadreService(embedder=embedder, settings=settings)
+    win = ChatWindow(service)
+    qtbot.addWidget(win)
+    try:
+        assert win.specialists.currentData() == "tiny"
+        api = _start_api(service, win)
+        assert api is not None
+        try:
+            assert "Local API on http://127.0.0.1:" in win.statusBar().currentMessage()
+        finally:
+            api.stop()
+    finally:
+        win.close()
+        service.close()

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from app import APP_NAME, __version__
-from app.core.paths import resources_dir
+from app.core.errors import CadreError
+from app.core.paths import data_paths, resources_dir
 from app.core.service import CadreService
+from app.core.settings import read_settings
 from app.core.storage import StoredMessage
 from app.ui.chat_window import ChatWindow
-from app.ui.errors import install_excepthook
+from app.ui.errors import install_excepthook, show_known_error
 from app.ui.theme import ThemeManager
+
+if TYPE_CHECKING:
+    from app.core.api.server import ApiServer
 
 ICON = resources_dir() / "icons" / "cadre.svg"
 SELF_TEST_PROMPT = "Say hello in one short sentence."
@@ -61,12 +67,16 @@ class _SelfTest:
 
 def run_app(self_test: bool = False, screenshot: Path | None = None) -> int:
     app = _application()
-    service = CadreService()
+    loaded = read_settings(data_paths().settings)
+    service = CadreService(settings=loaded.settings)
     themes = ThemeManager(app, parent=app)
     themes.apply(service.settings.theme)
     window = ChatWindow(service, themes)
     install_excepthook(window)
     window.show()
+    if loaded.warnings:
+        window.statusBar().showMessage("Settings: " + " ".join(loaded.warnings))
+    api = _start_api(service, window) if service.settings.api_enabled else None
     QTimer.singleShot(0, window.document_ops.start_watching)  # catch up, then keep in sync
     probe = _SelfTest(window, screenshot) if self_test else None
     if probe is not None:
@@ -74,8 +84,26 @@ def run_app(self_test: bool = False, screenshot: Path | None = None) -> int:
     try:
         code = app.exec()
     finally:
+        if api is not None:
+            api.stop()
         window.document_ops.shutdown()
         window.model_ops.shutdown()
         window.controller.shutdown()
         service.close()
     return int(code)
+
+
+def _start_api(service: CadreService, window: ChatWindow) -> ApiServer | None:
+    """The local API, when Settings turn it on; a busy port is reported, not fatal."""
+    from app.core.api.server import ApiServer
+
+    try:
+        api = ApiServer(service, service.settings.api_port)
+    except CadreError as exc:
+        show_known_error(window, exc)
+        return None
+    api.start()
+    window.statusBar().showMessage(
+        f"Local API on {api.base_url}; its bearer token is in {service.paths.api_token}"
+    )
+    return api

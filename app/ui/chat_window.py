@@ -22,6 +22,7 @@ from app.core.documents.library import CollectionStatus
 from app.core.errors import CadreError
 from app.core.routing.router import RouteDecision
 from app.core.service import CadreService
+from app.core.settings import AUTO_SPECIALIST
 from app.core.storage import StoredMessage
 from app.ui.chat_controller import ChatController
 from app.ui.conversation_list import ConversationList
@@ -116,7 +117,12 @@ class ChatWindow(QMainWindow):
         self.statusBar().showMessage("Ready. Everything runs on this computer.")
 
     def _fill_specialists(self) -> None:
+        """The picker: Automatic, then installed specialists; the first time, the default
+        specialist from Settings is chosen (when it is installed)."""
+        first = self.specialists.count() == 0
         current = self.specialists.currentData()
+        if first and self._service.settings.default_specialist != AUTO_SPECIALIST:
+            current = self._service.settings.default_specialist
         self.specialists.clear()
         self.specialists.addItem("Automatic", None)
         self.specialists.setItemData(
