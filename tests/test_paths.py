@@ -1,3 +1,5 @@
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,3 +25,19 @@ def test_without_cadre_home_uses_platform_folders(monkeypatch: pytest.MonkeyPatc
 def test_as_dict_names_every_path(cadre_home: Path) -> None:
     described = data_paths().as_dict()
     assert set(described) >= {"data", "config", "cache", "logs", "models", "database"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG folders")
+def test_the_data_folder_chosen_in_settings_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CADRE_HOME", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    assert data_paths().data == tmp_path / "share" / "Cadre"
+    settings = data_paths().settings
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"schema_version": 1, "data_folder": str(tmp_path / "big")}))
+    assert data_paths().data == tmp_path / "big"
+    settings.write_text("{not json")
+    assert data_paths().data == tmp_path / "share" / "Cadre"

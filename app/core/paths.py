@@ -6,6 +6,7 @@ everything lives under that one folder instead (tests, portable installs, severa
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import platformdirs
 from app import APP_NAME
 
 HOME_ENV = "CADRE_HOME"
+SETTINGS_FILE = "settings.json"
 
 
 def resources_dir() -> Path:
@@ -56,7 +58,7 @@ class DataPaths:
 
     @property
     def settings(self) -> Path:
-        return self.config / "settings.json"
+        return self.config / SETTINGS_FILE
 
     @property
     def crash_log(self) -> Path:
@@ -90,9 +92,20 @@ def data_paths() -> DataPaths:
             data=root / "data", config=root / "config", cache=root / "cache", logs=root / "logs"
         )
     dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
+    config = Path(dirs.user_config_dir)
     return DataPaths(
-        data=Path(dirs.user_data_dir),
-        config=Path(dirs.user_config_dir),
+        data=chosen_data_folder(config / SETTINGS_FILE) or Path(dirs.user_data_dir),
+        config=config,
         cache=Path(dirs.user_cache_dir),
         logs=Path(dirs.user_log_dir),
     )
+
+
+def chosen_data_folder(settings_file: Path) -> Path | None:
+    """The data folder chosen in Settings, read straight from the file (the settings module reads
+    it fully later; a bad file here just means the standard folder)."""
+    try:
+        chosen = json.loads(settings_file.read_text(encoding="utf-8")).get("data_folder")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(chosen).expanduser() if isinstance(chosen, str) and chosen.strip() else None
