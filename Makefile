@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python bench/downloads.py
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/retrieval.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

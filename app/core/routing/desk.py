@@ -43,6 +43,7 @@ class RoutingDesk:
         """Load the embedder and train the router (seconds, the first time): off the GUI thread."""
         if not self._embedder.loaded:
             yield Progress("Loading the router…")
+        self._embedder.load()  # the shipped example vectors spare encoding, not the model load
         self._ensure_trained()
 
     def _ensure_trained(self) -> None:
