@@ -13,18 +13,17 @@ import sqlite_utils
 
 from app.core.catalog import Catalog, CatalogEntry
 from app.core.documents.grounding import (
-    MIN_SIMILARITY,
     RETRIEVE,
     Grounding,
+    any_relevant,
     ground,
-    source_budget_chars,
+    model_budget_chars,
 )
 from app.core.documents.library import DocumentLibrary
 from app.core.documents.search import SearchHit
 from app.core.embedded import prepare_model
 from app.core.embedder import Embedder
 from app.core.engine.client import EngineClient
-from app.core.engine.prompt import TRANSCRIPT_PRIMER
 from app.core.engine.protocol import ChatMessage, LoadModel, ModelLoaded, SamplingParams
 from app.core.errors import CadreError
 from app.core.fit import FitAdvice, MemorySnapshot, advise, estimate_need
@@ -231,15 +230,8 @@ class CadreService:
         """The retrieved excerpts that are relevant and fit the loaded specialist's context (after
         the system prompt, the question and, for template-less models, the transcript primer)."""
         manifest = self.catalog.manifest(specialist_id)
-        fixed = manifest.system_prompt + question
-        if not info.has_chat_template:
-            fixed += "".join(message.content for message in TRANSCRIPT_PRIMER)
-        budget = source_budget_chars(
-            info.n_ctx,
-            manifest.sampling.max_tokens,
-            fixed,
-            info.chars_per_token,
-        )
+        read = manifest.system_prompt + question
+        budget = model_budget_chars(info, manifest.sampling.max_tokens, read)
         return ground(collection, hits, budget)
 
     def reply(
@@ -265,7 +257,7 @@ class CadreService:
         if collection:
             yield Progress(f"Searching the documents of {collection!r}…")
             retrieved = Retrieved(collection, self.documents.search(collection, text, k=RETRIEVE))
-            if not any(hit.similarity >= MIN_SIMILARITY for hit in retrieved.hits):
+            if not any_relevant(retrieved.hits):
                 nothing = Grounding(collection, ())
                 yield SourcesFound(nothing)
                 yield ReplyChunk(answer := nothing.not_found_reply())

@@ -10,11 +10,11 @@ from typing import Any
 from app.core.api.errors import ApiError
 from app.core.api.schema import AUTO, ChatRequest
 from app.core.documents.grounding import (
-    MIN_SIMILARITY,
     RETRIEVE,
     Grounding,
+    any_relevant,
     ground,
-    source_budget_chars,
+    model_budget_chars,
 )
 from app.core.engine.protocol import ChatMessage, GenerationStats, ModelLoaded, SamplingParams
 from app.core.errors import CadreError
@@ -104,13 +104,13 @@ class ChatRunner:
             )
         question = question_of(messages)
         hits = documents.search(collection, question, k=RETRIEVE)
-        if not any(hit.similarity >= MIN_SIMILARITY for hit in hits):
+        if not any_relevant(hits):
             answer = Grounding(collection, ()).not_found_reply()
             return Turn(specialist_id, messages, sampling, sources=[], canned=answer)
         info = self._load(specialist_id)
         # The budget counts every message the model will read, not only the question.
         fixed = "".join(message.content for message in messages)
-        budget = source_budget_chars(info.n_ctx, sampling.max_tokens, fixed, info.chars_per_token)
+        budget = model_budget_chars(info, sampling.max_tokens, fixed)
         grounding = ground(collection, hits, budget)
         grounded = with_question(messages, grounding.prompt(question))
         sources = [source.as_dict() for source in grounding.sources]

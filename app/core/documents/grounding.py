@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from app.core.documents.search import SearchHit
+from app.core.engine.prompt import TRANSCRIPT_PRIMER
+from app.core.engine.protocol import ModelLoaded
 
 MIN_SIMILARITY = (
     0.3  # below this, an excerpt does not look related to the question (bench/retrieval.py)
@@ -97,6 +99,19 @@ def source_budget_chars(
     fixed = int((len(fixed_text) + len(INSTRUCTIONS)) / ratio)
     room = context_tokens - reserve - fixed
     return max(0, int(room * SOURCES_SHARE * ratio))
+
+
+def any_relevant(hits: Sequence[SearchHit]) -> bool:
+    """Does any hit look related to the question? If not, there is nothing to answer from."""
+    return any(hit.similarity >= MIN_SIMILARITY for hit in hits)
+
+
+def model_budget_chars(info: ModelLoaded, reply_tokens: int, read_text: str) -> int:
+    """:func:`source_budget_chars` for the loaded model, whose context, measured characters per
+    token and prompt format it uses (a template-less model also reads the transcript primer)."""
+    if not info.has_chat_template:
+        read_text += "".join(message.content for message in TRANSCRIPT_PRIMER)
+    return source_budget_chars(info.n_ctx, reply_tokens, read_text, info.chars_per_token)
 
 
 def ground(collection: str, hits: Sequence[SearchHit], budget_chars: int) -> Grounding:

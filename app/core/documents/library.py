@@ -143,13 +143,6 @@ class DocumentLibrary:
         finally:
             lock.release()
 
-    def index_all(self, cancel: CancelToken | None = None) -> Job[list[IndexReport]]:
-        """Catch up every collection (at start-up: what changed while Cadre was closed)."""
-        reports = []
-        for collection in self.collections():
-            reports.append((yield from self.index(collection.name, cancel)))
-        return reports
-
     def status(self) -> list[CollectionStatus]:
         statuses = []
         for collection in self.collections():

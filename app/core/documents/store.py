@@ -16,7 +16,7 @@ import sqlite_utils
 
 from app.core.documents.chunking import Chunk
 from app.core.errors import CadreError
-from app.core.storage.db import utc_now
+from app.core.storage.db import utc_now, write_transaction
 
 Vectors = npt.NDArray[np.float32]
 VECTOR_DTYPE = np.float16  # half the disk; cosine scores move by ~1e-3
@@ -77,14 +77,8 @@ class DocumentStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._lock:
-            self._db.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.conn.rollback()
-                raise
-            self._db.conn.commit()
+        with self._lock, write_transaction(self._db):
+            yield
 
     def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         with self._lock:

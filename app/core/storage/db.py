@@ -70,7 +70,7 @@ def apply_migrations(
     for name, func in migrations:
         if name in done:
             continue
-        with _write_transaction(db):
+        with write_transaction(db):
             if name in applied_migrations(db):  # another Cadre process got there first
                 continue
             func(db)
@@ -94,7 +94,7 @@ def _enable_wal(db: sqlite_utils.Database) -> None:
 
 
 @contextlib.contextmanager
-def _write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
+def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
     """BEGIN IMMEDIATE: take the write lock up front, so two processes opening a new database at
     once queue on the busy timeout instead of one failing with "database is locked"."""
     db.conn.execute("BEGIN IMMEDIATE")
