@@ -236,6 +236,8 @@ class ChatWindow(QMainWindow):
             self.statusBar().showMessage("Stop the reply before opening another conversation.")
             self.conversation_list.select(self.controller.conversation_id)
             return
+        conversation = self._service.conversations.get(conversation_id)
+        self.collections.setCurrentIndex(max(0, self.collections.findData(conversation.collection)))
         messages = self._service.conversations.messages(conversation_id)
         self.transcript.show_conversation(messages, self._speaker)
         self.conversation_list.select(conversation_id)
