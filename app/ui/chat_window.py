@@ -265,6 +265,9 @@ class ChatWindow(QMainWindow):
             self.transcript.end_reply("Stopped.")
             return
         self.transcript.end_reply(footer_for(message), source_links(message))
+        stored = self._service.conversations.messages(message.conversation_id)[-2:]
+        if len(stored) == 2 and stored[0].role == "user" and stored[1].id == message.id:
+            self.transcript.finish_turn(stored[0], message, self._speaker)
         self.statusBar().showMessage("Ready.")
 
     def closeEvent(self, event: QCloseEvent) -> None:
