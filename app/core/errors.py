@@ -27,6 +27,14 @@ class ModelLoadError(CadreError):
     """llama.cpp could not load the model file."""
 
 
+class PromptTooLongError(CadreError):
+    """The newest message alone does not fit the model's context window."""
+
+
+class ChatTemplateError(CadreError):
+    """A model's chat template tried to leave its sandbox, ran too long, or failed to render."""
+
+
 class EngineCrashedError(CadreError):
     """The engine worker process died (for example inside llama.cpp); the app keeps running."""
 

@@ -27,7 +27,13 @@ from app.core.engine.protocol import (
     Shutdown,
     TokenBatch,
 )
-from app.core.errors import CadreError, EngineCrashedError
+from app.core.errors import (
+    CadreError,
+    ChatTemplateError,
+    EngineCrashedError,
+    ModelLoadError,
+    PromptTooLongError,
+)
 from app.core.tasks import CancelToken
 
 POLL_S = 0.05
@@ -177,8 +183,15 @@ def _ends(event: Any, request_id: int) -> bool:
     return isinstance(event, Finished | Failed) and event.request_id == request_id
 
 
+# Known errors the worker raises that callers tell apart (the API answers a prompt that is too
+# long with a 400, for example); any other known error arrives as a plain CadreError.
+_KNOWN_KINDS: dict[str, type[CadreError]] = {
+    kind.__name__: kind for kind in (ModelLoadError, PromptTooLongError, ChatTemplateError)
+}
+
+
 def _raise_if_failed(event: Any) -> None:
     if isinstance(event, Failed):
         if event.known:
-            raise CadreError(event.message)
+            raise _KNOWN_KINDS.get(event.kind, CadreError)(event.message, hint=event.hint)
         raise EngineBugError(event.message, event.detail)

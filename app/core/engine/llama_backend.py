@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,51 +34,21 @@ from app.core.engine.protocol import (
     LoadModel,
     ModelLoaded,
 )
-from app.core.errors import CadreError, ModelLoadError
+from app.core.engine.template import compiling_templates, template_format
+from app.core.errors import CadreError, ChatTemplateError, ModelLoadError, PromptTooLongError
 from app.core.fit import header_kv_bytes_per_token
 from app.core.gguf_header import GGUFHeader, read_gguf_header
 from app.core.hardware import estimate_gpu_layers, nvidia_gpus, process_vram_bytes
 
 
-@dataclass(frozen=True)
-class TemplateFormat:
-    """The model's own chat template, rendered by llama-cpp-python's sandboxed Jinja formatter."""
-
-    with_prompt: Any
-    without_prompt: Any
-    stop: Sequence[str]
-
-    def render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool) -> str:
-        formatter = self.with_prompt if add_generation_prompt else self.without_prompt
-        payload = [{"role": m.role, "content": m.content} for m in messages]
-        try:
-            return str(formatter(messages=payload).prompt)
-        except Exception:
-            return str(formatter(messages=_merge_system_into_user(payload)).prompt)
-
-
-def _merge_system_into_user(payload: list[dict[str, str]]) -> list[dict[str, str]]:
-    system = [m["content"] for m in payload if m["role"] == "system"]
-    rest = [dict(m) for m in payload if m["role"] != "system"]
-    if system and rest and rest[0]["role"] == "user":
-        rest[0]["content"] = "\n\n".join([*system, rest[0]["content"]])
-    return rest
-
-
 def _make_format(llama: Any, header: GGUFHeader) -> PromptFormat:
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
     template = header.chat_template
     if not template:
         return TranscriptFormat()
     model = llama._model
     eos = model.token_get_text(model.token_eos()) if model.token_eos() != -1 else ""
     bos = model.token_get_text(model.token_bos()) if model.token_bos() != -1 else ""
-    return TemplateFormat(
-        with_prompt=Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=True),
-        without_prompt=Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=False),
-        stop=(eos,) if eos else (),
-    )
+    return template_format(template, eos, bos)
 
 
 def _plan_gpu_layers(request: LoadModel, header: GGUFHeader, path: Path) -> tuple[int, str]:
@@ -135,7 +105,11 @@ class LlamaBackend:
         planned = layers
         self._llama, layers, note = self._open(request, layers, note)
         fallback = planned != 0 and layers == 0
-        self._format = _make_format(self._llama, header)
+        try:
+            self._format = _make_format(self._llama, header)
+        except ChatTemplateError as exc:  # refused: the model is not kept loaded
+            self.unload()
+            raise ChatTemplateError(f"{path.name}: {exc.message}", hint=exc.hint) from exc
         self._add_bos = str(header.metadata.get("tokenizer.ggml.add_bos_token", True)) != "False"
         bos = self._llama._model.token_bos()
         self._bos_text = self._llama._model.token_get_text(bos) if bos != -1 else ""
@@ -177,7 +151,8 @@ class LlamaBackend:
             )
 
         try:
-            return build(layers), layers, note
+            with compiling_templates(Path(request.path).name):
+                return build(layers), layers, note
         except (ValueError, RuntimeError, OSError) as exc:
             if layers == 0:
                 raise ModelLoadError(
@@ -220,7 +195,7 @@ class LlamaBackend:
             lambda t: self._tokenize(t, start=False),
         )
         if len(tokens) >= n_ctx - 1:
-            raise CadreError(
+            raise PromptTooLongError(
                 f"The message is too long for this specialist ({len(tokens)} tokens; "
                 f"its context holds {n_ctx}).",
                 hint="Shorten it, or start a new conversation.",

@@ -104,6 +104,8 @@ class Failed:
     message: str
     known: bool
     detail: str = ""
+    kind: str = ""  # a known error's class name, so the app raises the same kind
+    hint: str = ""
 
 
 Event = ModelLoaded | TokenBatch | Finished | Failed

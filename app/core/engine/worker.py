@@ -84,7 +84,8 @@ def worker_main(conn: Connection, cancel: Event, log_path: str) -> None:
         try:
             _handle(backend, request, conn, cancel)
         except CadreError as exc:
-            conn.send(Failed(request_id, str(exc), known=True))
+            kind = type(exc).__name__
+            conn.send(Failed(request_id, exc.message, known=True, kind=kind, hint=exc.hint))
         except Exception as exc:
             detail = traceback.format_exc()
             print(detail, file=sys.stderr)
