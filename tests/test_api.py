@@ -32,6 +32,7 @@ from app.core.paths import DataPaths
 from app.core.service import CadreService
 from app.core.tasks import run_job
 from tests.conftest import manifest_toml
+from tests.test_cli import cadre
 from tests.tiny_gguf import write_tiny_llama
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -456,6 +457,52 @@ def test_bad_requests_get_openai_shaped_errors(client: openai.OpenAI, server: Ap
     )
     too_many = json.dumps({"model": "cadre-embed", "input": ["a"] * 257}).encode()
     assert raw(server, "POST", "/v1/embeddings", too_many)[0] == 400
+
+
+def test_a_prompt_longer_than_the_context_is_a_400_whole_or_streamed(
+    client: openai.OpenAI, server: ApiServer
+) -> None:
+    """The tiny specialist's context holds 512 tokens; this message alone needs well over that."""
+    long = [{"role": "user", "content": "hello world and the cadre " * 300}]
+    with pytest.raises(openai.BadRequestError, match="too long") as whole:
+        client.chat.completions.create(model="tiny", messages=long)
+    assert whole.value.code == "context_length_exceeded"
+    with pytest.raises(openai.BadRequestError, match="too long") as streamed:
+        client.chat.completions.create(model="tiny", messages=long, stream=True)
+    assert streamed.value.code == "context_length_exceeded"  # before the stream began
+    status, body = raw(
+        server,
+        "POST",
+        "/v1/chat/completions",
+        json.dumps({"model": "tiny", "messages": long}).encode(),
+    )
+    assert status == 400 and body["error"]["param"] == "messages"
+    assert body["error"]["type"] == "invalid_request_error"
+    reply = client.chat.completions.create(model="tiny", messages=HELLO)
+    assert reply.choices[0].message.content  # and the next request is served
+
+
+def test_specialists_added_or_removed_by_another_cadre_while_serving(
+    client: openai.OpenAI, tiny_model: Path, tmp_path: Path
+) -> None:
+    """`cadre import` and `cadre rm` in another process, while this server runs."""
+    own = tmp_path / "own.gguf"
+    own.write_bytes(tiny_model.read_bytes())
+    added = cadre("import", str(own), "--as", "extra", "--domain", "general")
+    assert added.returncode == 0, added.stderr
+    assert "extra" in [model.id for model in client.models.list()]
+    assert client.models.retrieve("extra").id == "extra"
+    reply = client.chat.completions.create(model="extra", messages=HELLO, max_tokens=4)
+    assert reply.model == "extra" and reply.choices[0].message.content
+
+    removed = cadre("rm", "extra", "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert "extra" not in [model.id for model in client.models.list()]
+    with pytest.raises(openai.NotFoundError, match="extra") as gone:
+        client.chat.completions.create(model="extra", messages=HELLO)
+    assert gone.value.code == "model_not_found"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("extra")
 
 
 @posix_only

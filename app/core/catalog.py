@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -43,6 +44,7 @@ class Catalog:
     def __init__(self, paths: DataPaths) -> None:
         self._paths = paths
         self._manifests: dict[str, SpecialistManifest] = {}
+        self._seen: tuple[tuple[str, int, int, int], ...] = ()
         self.reload()
 
     @property
@@ -51,6 +53,7 @@ class Catalog:
         return self._paths.data / "specialists"
 
     def reload(self) -> None:
+        self._seen = self._user_folder_state()  # before reading: a change meanwhile is not missed
         try:
             self._manifests = load_manifests(builtin_manifest_dir(), self.user_folder)
         except ManifestError as exc:
@@ -58,6 +61,25 @@ class Catalog:
                 f"A specialist manifest is invalid: {exc}",
                 hint=f"Fix or remove the file in {self.user_folder}.",
             ) from exc
+
+    def refresh(self) -> bool:
+        """Reload if the user's manifests changed on disk since the last load: another Cadre (a
+        `cadre pull --repo`, `import` or `rm --forget` while `cadre serve` runs) added, changed or
+        removed one. Costs one folder listing; returns whether it reloaded."""
+        if self._user_folder_state() == self._seen:
+            return False
+        self.reload()
+        return True
+
+    def _user_folder_state(self) -> tuple[tuple[str, int, int, int], ...]:
+        try:
+            with os.scandir(self.user_folder) as found:
+                files = [(item.name, item.stat()) for item in found if item.name.endswith(".toml")]
+        except OSError:  # no folder yet, or one removed meanwhile: as good as empty
+            return ()
+        return tuple(
+            sorted((name, info.st_mtime_ns, info.st_size, info.st_ino) for name, info in files)
+        )
 
     def is_user_manifest(self, manifest: SpecialistManifest) -> bool:
         return manifest.origin is not None and manifest.origin.parent == self.user_folder

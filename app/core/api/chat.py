@@ -62,6 +62,7 @@ class ChatRunner:
         return (yield from self._service.engine.generate(turn.messages, turn.sampling, cancel))
 
     def _resolve(self, request: ChatRequest) -> tuple[str, tuple[ChatMessage, ...]]:
+        self._service.catalog.refresh()  # another Cadre may have added or removed one
         if request.model != AUTO:
             self._require_ready(request.model)
             return request.model, request.messages

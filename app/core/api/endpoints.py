@@ -42,7 +42,9 @@ class Exchange(Protocol):
 
 
 def list_models(api: ApiContext, exchange: Exchange) -> None:
-    """Every installed (ready) specialist, and ``auto``, which routes each request."""
+    """Every installed (ready) specialist, and ``auto``, which routes each request. Specialists
+    added or removed by another Cadre while this one serves show up or go at once."""
+    api.service.catalog.refresh()
     entries = [shapes.model_entry(entry) for entry in api.service.catalog.ready()]
     exchange.send_json(200, shapes.model_list([*entries, shapes.auto_entry()]))
 
@@ -51,6 +53,7 @@ def get_model(api: ApiContext, exchange: Exchange, model_id: str) -> None:
     if model_id == "auto":
         exchange.send_json(200, shapes.auto_entry())
         return
+    api.service.catalog.refresh()
     for entry in api.service.catalog.ready():
         if entry.manifest.id == model_id:
             exchange.send_json(200, shapes.model_entry(entry))
@@ -73,13 +76,34 @@ def chat_completions(api: ApiContext, exchange: Exchange) -> None:
         turn = api.chat.prepare(request)  # errors here still get a proper HTTP status
         stream = api.chat.generate(turn, watch)
         try:
+            reply = _started(stream)  # and here (a prompt too long for the model: 400)
             if request.stream:
-                _send_stream(exchange, request, turn, stream)
+                _send_stream(exchange, request, turn, reply)
             else:
-                _send_whole(exchange, turn, stream)
+                _send_whole(exchange, turn, reply)
         finally:
             with contextlib.suppress(CadreError):  # the engine drains an abandoned generation
                 stream.close()
+
+
+def _started(stream: Generator[str, None, R]) -> Generator[str, None, R]:
+    """``stream`` with its first piece already taken: the engine checks the prompt before the
+    first token, so a refusal comes before any byte of the answer has gone out."""
+    try:
+        head = next(stream)
+    except StopIteration as stop:
+        return _finished(stop.value)
+    return _resumed(head, stream)
+
+
+def _finished(result: R) -> Generator[str, None, R]:
+    return result
+    yield  # a generator that yields nothing
+
+
+def _resumed(head: str, stream: Generator[str, None, R]) -> Generator[str, None, R]:
+    yield head
+    return (yield from stream)
 
 
 def _send_whole(

@@ -24,7 +24,7 @@ from app.core.api.context import ApiContext
 from app.core.api.errors import ApiError, ClientGone, invalid
 from app.core.api.watch import ClientWatch
 from app.core.crashlog import write_crash_log
-from app.core.errors import CadreError, EngineCrashedError
+from app.core.errors import CadreError, EngineCrashedError, PromptTooLongError
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         except ApiError as error:
             self._fail(error)
+        except PromptTooLongError as exc:
+            self._fail(ApiError(400, str(exc), "context_length_exceeded", "messages"))
         except EngineCrashedError as exc:
             self._fail(ApiError(503, str(exc), "engine_crashed", headers={"Retry-After": "1"}))
         except CadreError as exc:
