@@ -176,6 +176,19 @@ def test_generation_speed_is_shown_while_a_reply_streams(
     assert dock.charts["speed"].text.startswith("idle (last ")
 
 
+def test_the_end_of_a_reply_shows_at_once(dock: ResourceDock, meter: GenerationMeter) -> None:
+    """A reply that ends between two ticks must not read "starting…" until the next one."""
+    meter.started()
+    dock.tick()
+    assert dock.charts["speed"].text == "starting…"
+    meter.finished()
+    dock.refresh_speed()
+    assert dock.charts["speed"].text == "idle"
+    meter.started()
+    dock.refresh_speed()
+    assert dock.charts["speed"].text == "starting…"
+
+
 @pytest.mark.xfail(
     pyside_version == "6.12.0",
     reason="PySide6 6.12.0 on Python 3.11 drops a reference to None (or a bool) on every Qt call "

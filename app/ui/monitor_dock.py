@@ -5,6 +5,7 @@ only while it can be seen: hidden, closed, tabbed away or minimised, it does no 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QLabel, QVBoxLayout, QWidget
@@ -64,6 +65,7 @@ class ResourceDock(QDockWidget):
         self.model_labels: list[QLabel] = []
         self._models: tuple[LoadedModel, ...] | None = None
         self._gap = False  # time went by unsampled: the charts break their lines there
+        self._last: ResourceSample | None = None
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.CoarseTimer)  # lets the OS batch the wake-ups
         self.timer.setInterval(interval_ms)
@@ -111,8 +113,20 @@ class ResourceDock(QDockWidget):
             self.history.add_gap()
             self._gap = False
         self.history.add(sample)
+        self._last = sample
         self._show_sample(sample)
         self._show_models(tuple(self._loaded_models()))
+
+    def refresh_speed(self) -> None:
+        """Show at once that a reply started or ended, not at the next tick up to a second later
+        (a reply that ends between ticks would otherwise read "starting…" until then)."""
+        if self._last is None or not self.timer.isActive():
+            return
+        sample = replace(self._last, tokens_per_s=self._meter.tokens_per_s())
+        maximum, text, tooltip = self._speed(sample)
+        chart = self.charts["speed"]
+        chart.set_values(self.history.values("speed"), maximum, text)
+        chart.setToolTip(tooltip)
 
     def _show_sample(self, sample: ResourceSample) -> None:
         gpu = sample.vram_total is not None

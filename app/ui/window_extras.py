@@ -47,6 +47,7 @@ class WindowExtras:
             self.meter.started()
         else:
             self.meter.finished()
+        self.resources.refresh_speed()
 
     def _build_menus(self) -> None:
         menu = self._window.menuBar()
