@@ -100,6 +100,22 @@ def test_new_chat_leaves_the_opened_conversation(qtbot: QtBot, window: ChatWindo
     assert window.conversation_list.list.currentItem() is None
 
 
+def test_opening_a_conversation_selects_its_collection(
+    qtbot: QtBot, window: ChatWindow, service: CadreService, tmp_path: Path
+) -> None:
+    (tmp_path / "lease.txt").write_text("The rent is due on the first day of the month.")
+    service.documents.add("lease", [tmp_path])
+    window.document_ops.refresh()
+    qtbot.waitUntil(lambda: window.collections.findData("lease") > 0, timeout=10_000)
+    grounded = service.conversations.create("tiny", collection="lease")
+    service.conversations.add_message(grounded.id, "user", "When is the rent due?", "tiny")
+    window.conversation_list.refresh()
+    window.open_conversation(grounded.id)
+    assert window.collections.currentData() == "lease"
+    window.open_conversation(service.conversations.recent()[-1].id)  # one without documents
+    assert window.collections.currentData() is None
+
+
 def test_rename_and_delete_through_the_prompts(
     qtbot: QtBot, window: ChatWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
