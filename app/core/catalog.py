@@ -11,6 +11,7 @@ from pathlib import Path
 
 from app.core.errors import CadreError, ModelNotInstalledError
 from app.core.paths import DataPaths
+from app.core.safe_names import check_model_file_name, check_repo_id, check_revision
 from specialists import SpecialistManifest, builtin_manifest_dir, load_manifests
 from specialists.loader import ManifestError, ModelSource
 
@@ -52,15 +53,22 @@ class Catalog:
         """Where the user's own manifests live (custom pulls and imports are written here)."""
         return self._paths.data / "specialists"
 
+    @property
+    def models_folder(self) -> Path:
+        return self._paths.models
+
     def reload(self) -> None:
         self._seen = self._user_folder_state()  # before reading: a change meanwhile is not missed
         try:
-            self._manifests = load_manifests(builtin_manifest_dir(), self.user_folder)
-        except ManifestError as exc:
+            manifests = load_manifests(builtin_manifest_dir(), self.user_folder)
+            for manifest in manifests.values():
+                _check_hub_names(manifest)
+        except (ManifestError, CadreError) as exc:
             raise CadreError(
                 f"A specialist manifest is invalid: {exc}",
                 hint=f"Fix or remove the file in {self.user_folder}.",
             ) from exc
+        self._manifests = manifests
 
     def refresh(self) -> bool:
         """Reload if the user's manifests changed on disk since the last load: another Cadre (a
@@ -141,6 +149,21 @@ class Catalog:
                 hint=f"Download it with: cadre pull {specialist_id}",
             )
         return entry
+
+
+def _check_hub_names(manifest: SpecialistManifest) -> None:
+    """A hub model's names become folders in the models folder: refuse any that could climb out
+    of it (they would be made harmless by :func:`_safe` anyway, but silently)."""
+    model = manifest.model
+    if model.source != "huggingface":
+        return
+    where = manifest.origin.name if manifest.origin else manifest.id
+    try:
+        check_repo_id(model.repo)
+        check_model_file_name(model.file)
+        check_revision(model.revision)
+    except CadreError as exc:
+        raise CadreError(f"{where}: {exc.message}") from exc
 
 
 def _package_present(package: str) -> bool:

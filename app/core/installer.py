@@ -16,6 +16,7 @@ from app.core.downloads.verify import download_verified, sha256_of
 from app.core.embedded import prepare_model
 from app.core.errors import CadreError, DownloadError
 from app.core.gguf_header import GGUFHeader, validate_gguf
+from app.core.safe_names import check_inside, check_model_file_name, check_repo_id, check_revision
 from app.core.storage.model_files import ModelFileRecord, ModelFileStore
 from app.core.tasks import CancelToken, Job, Progress
 from app.core.units import human_bytes
@@ -84,6 +85,9 @@ class ModelInstaller:
     ) -> Job[PullResult]:
         """Download any GGUF from the hub and register it as the user's own specialist."""
         new.check()
+        check_repo_id(repo)  # before any request: these names become folders on disk
+        check_model_file_name(filename)
+        check_revision(revision)
         model = ModelSource("huggingface", filename, repo=repo, revision=revision)
         self._check_new_id(new.id, model)
         result = yield from self._pull_from_hub(new.id, model, cancel)
@@ -126,7 +130,7 @@ class ModelInstaller:
     def _pull_from_hub(
         self, specialist_id: str, model: ModelSource, cancel: CancelToken
     ) -> Job[PullResult]:
-        target = self._catalog.path_for(model)
+        target = check_inside(self._catalog.models_folder, self._catalog.path_for(model))
         yield Progress(f"Asking {hub_endpoint()} about {model.file}…")
         remote = describe_remote(model.repo, model.file, model.revision)
         if model.sha256 and model.sha256.lower() != remote.sha256:

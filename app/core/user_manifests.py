@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.errors import CadreError
 from app.core.gguf_header import GGUFHeader
+from app.core.safe_names import check_specialist_id
 from specialists.loader import DOMAINS, SCHEMA_VERSION, ManifestError, manifest_from_dict
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 DEFAULT_CONTEXT = 4096
 MAX_DEFAULT_CONTEXT = 8192
 
@@ -45,11 +44,7 @@ class NewSpecialist:
     name: str = ""
 
     def check(self) -> None:
-        if not _ID.match(self.id):
-            raise CadreError(
-                f"'{self.id}' cannot be a specialist id.",
-                hint="Use lowercase letters, digits and '-', starting with a letter or digit.",
-            )
+        check_specialist_id(self.id)
         if self.domain not in DOMAINS:
             raise CadreError(
                 f"'{self.domain}' is not a domain Cadre knows.",
@@ -95,7 +90,7 @@ def manifest_text(new: NewSpecialist, header: GGUFHeader, model: dict[str, str |
 
 def write_manifest(folder: Path, specialist_id: str, text: str) -> Path:
     """Validate ``text`` with the loader, then write ``<folder>/<id>.toml`` atomically."""
-    target = folder / f"{specialist_id}.toml"
+    target = folder / f"{check_specialist_id(specialist_id)}.toml"
     try:
         manifest_from_dict(tomllib.loads(text), target.name, origin=target)
     except (ManifestError, tomllib.TOMLDecodeError) as exc:

@@ -11,6 +11,7 @@ tenth of a second even when the server has gone quiet.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import Any, BinaryIO
 
 from app.core.downloads.hub import RemoteFile, explain_hub_error
 from app.core.errors import DownloadError
+from app.core.safe_names import NO_FOLLOW
 from app.core.tasks import CancelToken, Job, Progress, Throttle
 from app.core.units import human_bytes, human_duration
 
@@ -75,12 +77,26 @@ class PartialFile:
         self.data.parent.mkdir(parents=True, exist_ok=True)
         note: dict[str, str | int] = {"repo": remote.repo, "file": remote.filename}
         note |= {"commit": remote.commit, "sha256": remote.sha256, "size": remote.size}
-        self.note.write_text(json.dumps(note), encoding="utf-8")
-        self.data.touch()
+        _write_own(self.note, json.dumps(note).encode("utf-8"))
+        _write_own(self.data, b"")
+
+    def open_data(self) -> BinaryIO:
+        """The partial bytes for reading and writing; never through a symbolic link."""
+        return os.fdopen(os.open(self.data, os.O_RDWR | _BINARY | NO_FOLLOW), "r+b")
 
     def discard(self) -> None:
         self.data.unlink(missing_ok=True)
         self.note.unlink(missing_ok=True)
+
+
+_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _write_own(path: Path, data: bytes) -> None:
+    """Write ``path`` afresh; a symbolic link found there is an error, not followed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _BINARY | NO_FOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
 
 
 class RateMeter:
@@ -198,7 +214,7 @@ def _fetch_once(
         start = _start_offset(_expect(reader.next(cancel), "head", remote), have, partial)
         if start != have:
             yield report.note("The server cannot resume; starting this file again.")
-        with partial.data.open("r+b") as out:
+        with partial.open_data() as out:
             out.seek(start)
             out.truncate()
             have = start
@@ -247,7 +263,7 @@ def _start_offset(response: Any, have: int, partial: PartialFile) -> int:
     if response.status_code != 206:
         return 0
     if not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
-        with partial.data.open("r+b") as out:
+        with partial.open_data() as out:
             out.truncate(0)
         raise _Transient("the server resumed at the wrong place; starting again")
     return have

@@ -16,6 +16,7 @@ from app.core.downloads.hub import RemoteFile
 from app.core.downloads.transfer import PartialFile, fetch
 from app.core.errors import ChecksumMismatchError, DiskSpaceError, DownloadError
 from app.core.gguf_header import GGUFFormatError, GGUFHeader, validate_gguf
+from app.core.safe_names import refuse_links
 from app.core.tasks import CancelToken, Job, Progress, Throttle
 from app.core.units import human_bytes
 
@@ -56,6 +57,7 @@ def ensure_disk_space(folder: Path, needed: int, what: str) -> None:
 def download_verified(remote: RemoteFile, target: Path, cancel: CancelToken) -> Job[GGUFHeader]:
     """Download ``remote`` to ``target`` (resuming), verify it, and move it into place."""
     partial = PartialFile(target)
+    refuse_links(target, partial.data, partial.note)
     have = partial.resume_point(remote)
     ensure_disk_space(target.parent, remote.size - have, remote.filename)
     yield from fetch(remote, partial, have, cancel)
