@@ -91,8 +91,10 @@ def test_migration_indexes_the_messages_of_an_existing_database(tmp_path: Path) 
         old["_migrations"].insert({"name": name, "applied_at": "2026-01-01"})
     assert MIGRATIONS[5][0] == "m006_message_search"
     old.conn.commit()
-    ConversationStore(old).add_message(
-        ConversationStore(old).create("starter").id, "user", "an old walrus question", "starter"
+    old["conversations"].insert({"id": "c", "title": "", "specialist_id": "starter"})
+    old["messages"].insert(  # as that schema's Cadre stored it (today's store writes more columns)
+        {"id": "m", "conversation_id": "c", "position": 0, "role": "user"}
+        | {"content": "an old walrus question", "specialist_id": "starter"}
     )
     old.close()
     store = ConversationStore(open_database(path))

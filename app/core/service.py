@@ -24,12 +24,19 @@ from app.core.documents.search import SearchHit
 from app.core.embedded import prepare_model
 from app.core.embedder import Embedder
 from app.core.engine.client import EngineClient
-from app.core.engine.protocol import ChatMessage, LoadModel, ModelLoaded, SamplingParams
+from app.core.engine.protocol import (
+    ChatMessage,
+    GenerationStats,
+    LoadModel,
+    ModelLoaded,
+    SamplingParams,
+)
 from app.core.errors import CadreError
 from app.core.fit import FitAdvice, MemorySnapshot, advise, estimate_need
 from app.core.gguf_header import validate_gguf
 from app.core.installer import ModelInstaller, installed_state
 from app.core.paths import DataPaths, data_paths
+from app.core.peak_memory import PeakMemory
 from app.core.routing.desk import RoutingDesk, record_of
 from app.core.routing.router import RouteDecision
 from app.core.settings import (
@@ -45,6 +52,7 @@ from app.core.storage.conversations import MessageTimings, RouteRecord
 from app.core.storage.corrections import CorrectionStore
 from app.core.storage.model_files import Footprint, ModelFileStore
 from app.core.tasks import CancelToken, Job, Progress
+from app.core.turns import Turns
 from specialists import SpecialistManifest
 
 
@@ -86,6 +94,18 @@ ReplyEvent = Progress | ModelReady | ReplyChunk | SourcesFound
 def sampling_for(manifest: SpecialistManifest) -> SamplingParams:
     """The manifest's sampling defaults, as the engine takes them (the fields share their names)."""
     return SamplingParams(**asdict(manifest.sampling))
+
+
+def timings_of(stats: GenerationStats, peak_memory_bytes: int) -> MessageTimings:
+    return MessageTimings(
+        prompt_tokens=stats.prompt_tokens,
+        cached_tokens=stats.cached_tokens,
+        completion_tokens=stats.completion_tokens,
+        ttft_ms=stats.ttft_s * 1000,
+        decode_tokens_per_s=stats.decode_tokens_per_s,
+        total_ms=stats.total_s * 1000,
+        peak_memory_bytes=peak_memory_bytes,
+    )
 
 
 def history_for(manifest: SpecialistManifest, stored: list[StoredMessage]) -> list[ChatMessage]:
@@ -158,6 +178,11 @@ class CadreService:
         if self._documents is None:
             self._documents = DocumentLibrary(self.paths, self.embedder)
         return self._documents
+
+    @property
+    def turns(self) -> Turns:
+        """Regenerate the last reply, re-run it with another specialist, edit and resend."""
+        return Turns(self)
 
     @property
     def installer(self) -> ModelInstaller:
@@ -250,9 +275,26 @@ class CadreService:
         relevant, the reply says so without asking the model (it would guess).
         Returns the stored reply, or ``None`` when it was cancelled before any text came.
         """
-        store = self.conversations
-        store.add_message(conversation_id, "user", text.strip(), specialist_id)
+        self.conversations.add_message(conversation_id, "user", text.strip(), specialist_id)
         route = record_of(decision) if decision is not None else None
+        return (
+            yield from self.answer(
+                conversation_id, text, specialist_id, cancel, route=route, collection=collection
+            )
+        )
+
+    def answer(
+        self,
+        conversation_id: str,
+        text: str,
+        specialist_id: str,
+        cancel: CancelToken | None = None,
+        *,
+        route: RouteRecord | None = None,
+        collection: str | None = None,
+    ) -> Generator[ReplyEvent, None, StoredMessage | None]:
+        """Reply to ``text``, the conversation's last message, stored already (:meth:`reply` stores
+        it; :class:`~app.core.turns.Turns` answers a stored one again)."""
         retrieved: Retrieved | None = None
         if collection:
             yield Progress(f"Searching the documents of {collection!r}…")
@@ -261,7 +303,7 @@ class CadreService:
                 nothing = Grounding(collection, ())
                 yield SourcesFound(nothing)
                 yield ReplyChunk(answer := nothing.not_found_reply())
-                return store.add_message(
+                return self.conversations.add_message(
                     conversation_id,
                     "assistant",
                     answer,
@@ -287,36 +329,21 @@ class CadreService:
     ) -> Generator[ReplyEvent, None, StoredMessage | None]:
         store = self.conversations
         manifest = self.catalog.manifest(specialist_id)
-        info = yield from self.load_specialist(specialist_id)
-        yield ModelReady(specialist_id, info)
-        history = history_for(manifest, store.messages(conversation_id))
-        grounding = None
-        if retrieved is not None:  # the model sees the excerpts; the transcript keeps the question
-            grounding = self.ground(retrieved.collection, text, specialist_id, retrieved.hits, info)
-            yield SourcesFound(grounding)
-            asked = history[-1].content.removesuffix(text.strip())
-            history[-1] = ChatMessage("user", asked + grounding.prompt(text))
-        stream = self.engine.generate(history, sampling_for(manifest), cancel)
-        parts: list[str] = []
-        while True:
-            try:
-                chunk = next(stream)
-            except StopIteration as stop:
-                stats = stop.value
-                break
-            parts.append(chunk)
-            yield ReplyChunk(chunk)
-        content = "".join(parts).strip()
+        with PeakMemory(lambda: self.engine.pid) as peak:
+            info = yield from self.load_specialist(specialist_id)
+            yield ModelReady(specialist_id, info)
+            history = history_for(manifest, store.messages(conversation_id))
+            grounding = None
+            if retrieved is not None:  # the model sees the excerpts; the transcript keeps the text
+                grounding = self.ground(
+                    retrieved.collection, text, specialist_id, retrieved.hits, info
+                )
+                yield SourcesFound(grounding)
+                asked = history[-1].content.removesuffix(text.strip())
+                history[-1] = ChatMessage("user", asked + grounding.prompt(text))
+            content, stats = yield from self._stream(history, manifest, cancel)
         if not content and stats.finish_reason == "cancelled":
             return None
-        timings = MessageTimings(
-            prompt_tokens=stats.prompt_tokens,
-            cached_tokens=stats.cached_tokens,
-            completion_tokens=stats.completion_tokens,
-            ttft_ms=stats.ttft_s * 1000,
-            decode_tokens_per_s=stats.decode_tokens_per_s,
-            total_ms=stats.total_s * 1000,
-        )
         sources = tuple(s.as_dict() for s in grounding.sources) if grounding else ()
         return store.add_message(
             conversation_id,
@@ -324,10 +351,27 @@ class CadreService:
             content,
             specialist_id,
             finish_reason=stats.finish_reason,
-            timings=timings,
+            timings=timings_of(stats, peak.bytes),
             route=route,
             sources=sources,
         )
+
+    def _stream(
+        self,
+        history: list[ChatMessage],
+        manifest: SpecialistManifest,
+        cancel: CancelToken | None,
+    ) -> Generator[ReplyChunk, None, tuple[str, GenerationStats]]:
+        """The engine's text as :class:`ReplyChunk` events; returns it whole, and the stats."""
+        stream = self.engine.generate(history, sampling_for(manifest), cancel)
+        parts: list[str] = []
+        while True:
+            try:
+                chunk = next(stream)
+            except StopIteration as stop:
+                return "".join(parts).strip(), stop.value
+            parts.append(chunk)
+            yield ReplyChunk(chunk)
 
     def close(self) -> None:
         self.engine.close()

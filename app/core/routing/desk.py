@@ -110,4 +110,5 @@ def record_of(decision: RouteDecision) -> RouteRecord:
         runner_up=decision.runner_up,
         reason=decision.reason,
         scores=decision.scores,
+        forced=decision.forced,
     )

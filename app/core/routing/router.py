@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +62,7 @@ class RouteDecision:
     reason: str
     text: str  # the request, without an @mention
     suggestion: Suggestion | None = None
+    forced: bool = False  # chosen by the user (@id, --specialist, the picker), not by the router
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -171,12 +172,12 @@ class Router:
         if forced in ids:
             domain = self._catalog.manifest(forced).domain
             scores = {d: float(d == domain) for d in DOMAINS}
-            return RouteDecision(
-                forced, domain, 1.0, scores, "", f"chosen by you (@{forced})", body
-            )
+            reason = f"chosen by you (@{forced})"
+            return RouteDecision(forced, domain, 1.0, scores, "", reason, body, forced=True)
         if forced in DOMAINS:
             scores = {d: float(d == forced) for d in DOMAINS}
-            return self._decide(forced, scores, f"chosen by you (@{forced})", body, context)
+            decided = self._decide(forced, scores, f"chosen by you (@{forced})", body, context)
+            return replace(decided, forced=True)
         raise CadreError(
             f"There is no specialist or domain '@{forced}'.",
             hint=f"Specialists: {', '.join(ids)}. Domains: {', '.join(DOMAINS)}.",
@@ -237,7 +238,8 @@ class _SpecialistChooser:
         if loaded is None or loaded == best or loaded not in self._catalog.ids():
             return best
         loaded_domain = self._catalog.manifest(loaded).domain
-        close = loaded_domain == runner_up and scores[domain] - scores[runner_up] <= NEAR_EQUAL
+        # abs: a corrected or follow-up domain may score far below the runner-up; no tie
+        close = loaded_domain == runner_up and abs(scores[domain] - scores[runner_up]) <= NEAR_EQUAL
         if close and self._usable(self._catalog.entry(loaded))[0]:
             return loaded
         return best

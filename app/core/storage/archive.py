@@ -150,6 +150,7 @@ def _route(value: object, where: str) -> RouteRecord | None:
         runner_up=_get(fields, "runner_up", str, where, ""),
         reason=_get(fields, "reason", str, where, ""),
         scores={str(k): float(v) for k, v in scores.items()},
+        forced=_get(fields, "forced", bool, where, False),
     )
 
 

@@ -36,6 +36,7 @@ class MessageTimings:
     ttft_ms: float = 0.0
     decode_tokens_per_s: float = 0.0
     total_ms: float = 0.0
+    peak_memory_bytes: int = 0  # Cadre's resident memory (with its engine worker) at its highest
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,10 @@ class RouteRecord:
     runner_up: str
     reason: str
     scores: dict[str, float] = field(default_factory=dict)
+    forced: bool = False  # the user chose the specialist (or domain); the router did not
 
 
-_ROUTE_COLUMNS = ("specialist", "domain", "confidence", "runner_up", "reason", "scores")
+_ROUTE_COLUMNS = ("specialist", "domain", "confidence", "runner_up", "reason", "scores", "forced")
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,23 @@ class ConversationStore:
             self._db.execute("delete from messages where conversation_id = ?", [conversation_id])
             self._db.execute("delete from conversations where id = ?", [conversation_id])
 
+    def truncate(self, conversation_id: str, message_id: str) -> list[StoredMessage]:
+        """Delete ``message_id`` and every later message of its conversation, in one transaction
+        (the search index drops their words through its triggers); returns what was deleted:
+        nothing when the message is not in that conversation."""
+        with self._lock, self._db.atomic():
+            row = self._db.execute(
+                "select position from messages where id = ? and conversation_id = ?",
+                [message_id, conversation_id],
+            ).fetchone()
+            if row is None:
+                return []
+            where, args = "conversation_id = ? and position >= ?", [conversation_id, row[0]]
+            rows = list(self._db.table("messages").rows_where(where, args, order_by="position"))
+            self._db.execute(f"delete from messages where {where}", args)
+            self._db.table("conversations").update(conversation_id, {"updated_at": utc_now()})
+        return [_message_from_row(row) for row in rows]
+
     def search(self, query: str, limit: int = 50) -> list[SearchResult]:
         """Messages of every conversation matching the words of ``query``, best first."""
         with self._lock:
@@ -212,6 +231,7 @@ def _message_from_row(row: dict[str, Any]) -> StoredMessage:
     route = None
     if route_values["specialist"]:
         route_values["scores"] = json.loads(route_values["scores"] or "{}")
+        route_values["forced"] = bool(route_values["forced"])
         route = RouteRecord(**route_values)
     sources = tuple(json.loads(row.pop("sources", None) or "[]"))
     return StoredMessage(**row, timings=timings, route=route, sources=sources)

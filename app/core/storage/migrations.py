@@ -140,3 +140,18 @@ def m006_message_search(db: sqlite_utils.Database) -> None:
     this database without a 'rebuild' after it: VACUUM may renumber the implicit rowids."""
     for statement in _MESSAGE_SEARCH:
         db.execute(statement)
+
+
+@migration
+def m007_reply_memory_and_manual_routes(db: sqlite_utils.Database) -> None:
+    """Each reply's peak memory (Cadre and its engine worker, while it was written), and whether
+    its specialist was chosen by the user rather than the router (re-running a routed reply with
+    another specialist teaches the router; re-running a manual pick teaches nothing). Replies
+    stored before this were manual when the router wrote its "chosen by you" reason."""
+    messages = db.table("messages")
+    messages.add_column("peak_memory_bytes", int)
+    messages.add_column("route_forced", int)
+    db.execute(
+        "UPDATE messages SET route_forced = (route_reason LIKE 'chosen by you%') "
+        "WHERE route_specialist IS NOT NULL"
+    )

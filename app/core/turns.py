@@ -1,0 +1,112 @@
+"""Changing a conversation's last turns: write the last reply again (with the same specialist or
+another one, which teaches the router when the reply had been routed), or edit a message you wrote
+and send it again. The CLI and the window both use these through ``CadreService.turns``.
+
+Deleting is one transaction, and the search index follows it (its triggers, migration m006).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from app.core.errors import CadreError
+from app.core.storage import StoredMessage
+from app.core.storage.conversations import RouteRecord
+from app.core.tasks import CancelToken, Progress
+
+if TYPE_CHECKING:
+    from app.core.service import CadreService, ReplyEvent
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A reply to write again: the question it answered, who answers now, and why."""
+
+    conversation_id: str
+    question: StoredMessage
+    specialist_id: str
+    route: RouteRecord | None
+    teach: bool  # record a routing correction first (the dropped reply was routed automatically)
+
+
+class Turns:
+    def __init__(self, service: CadreService) -> None:
+        self._service = service
+
+    def drop_reply(
+        self, conversation_id: str, reply_id: str, specialist_id: str | None = None
+    ) -> Retry:
+        """Delete the conversation's last reply so that :meth:`answer_again` writes it anew, by
+        ``specialist_id`` or, when ``None``, by the specialist that wrote it."""
+        messages = self._service.conversations.messages(conversation_id)
+        if (
+            len(messages) < 2
+            or (messages[-1].id, messages[-1].role) != (reply_id, "assistant")
+            or messages[-2].role != "user"
+        ):
+            raise CadreError("Only the last reply of a conversation can be written again.")
+        retry = self._retry_of(messages[-2], messages[-1], specialist_id)
+        self._truncate(conversation_id, reply_id)
+        return retry
+
+    def _retry_of(
+        self, question: StoredMessage, reply: StoredMessage, specialist_id: str | None
+    ) -> Retry:
+        conversation_id = question.conversation_id
+        if specialist_id is None or specialist_id == reply.specialist_id:
+            return Retry(conversation_id, question, reply.specialist_id, reply.route, teach=False)
+        manifest = self._service.catalog.require_ready(specialist_id).manifest
+        reason = f"re-run with {manifest.name}, chosen by you"
+        route = RouteRecord(specialist_id, manifest.domain, 1.0, "", reason, forced=True)
+        routed = reply.route is not None and not reply.route.forced  # a manual pick teaches nothing
+        return Retry(conversation_id, question, specialist_id, route, teach=routed)
+
+    def answer_again(
+        self, retry: Retry, cancel: CancelToken | None = None, collection: str | None = None
+    ) -> Generator[ReplyEvent, None, StoredMessage | None]:
+        """Answer the question of a dropped reply again. A routed reply re-run with another
+        specialist first becomes a routing correction, so the router learns the question."""
+        service = self._service
+        if retry.teach:
+            yield Progress("Teaching the router…")
+            service.routing.correct(retry.question.content, retry.specialist_id)
+        return (
+            yield from service.answer(
+                retry.conversation_id,
+                retry.question.content,
+                retry.specialist_id,
+                cancel,
+                route=retry.route,
+                collection=collection,
+            )
+        )
+
+    def regenerate(
+        self,
+        conversation_id: str,
+        reply_id: str,
+        cancel: CancelToken | None = None,
+        *,
+        specialist_id: str | None = None,
+        collection: str | None = None,
+    ) -> Generator[ReplyEvent, None, StoredMessage | None]:
+        """:meth:`drop_reply` and :meth:`answer_again` in one call."""
+        retry = self.drop_reply(conversation_id, reply_id, specialist_id)
+        return (yield from self.answer_again(retry, cancel, collection))
+
+    def drop_from(self, conversation_id: str, message_id: str) -> StoredMessage:
+        """Delete a user message and everything after it, so that an edited version can be sent
+        in its place (``CadreService.reply``); returns the deleted message."""
+        messages = self._service.conversations.messages(conversation_id)
+        found = next((m for m in messages if m.id == message_id), None)
+        if found is None or found.role != "user":
+            raise CadreError("Only a message you wrote can be edited.")
+        return self._truncate(conversation_id, message_id)[0]
+
+    def _truncate(self, conversation_id: str, message_id: str) -> list[StoredMessage]:
+        dropped = self._service.conversations.truncate(conversation_id, message_id)
+        if not dropped:  # deleted meanwhile, by another window or process
+            raise CadreError("That message is no longer in the conversation.")
+        return dropped
