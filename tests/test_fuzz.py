@@ -1,14 +1,15 @@
 """Hostile inputs, fuzzed with a fixed budget: whatever bytes arrive, the GGUF validator and the
 document readers answer with a clear, known error (or a result), never a crash or a hang.
 
-Mutations start from valid files (a tiny GGUF, a PDF, a Word file, HTML, CSV) so that the fuzzer
-reaches deep into the parsers. The budget here is small for the test suite; raise it with
-``CADRE_FUZZ_EXAMPLES`` (e.g. 5000) for a longer run.
+Mutations start from valid files (a tiny GGUF, a PDF, a Word file, HTML, CSV, a notebook, text)
+so that the fuzzer reaches deep into the parsers. The budget here is small for the test suite; raise
+it with ``CADRE_FUZZ_EXAMPLES`` (e.g. 5000), or run ``bench/fuzz.py --minutes 10`` for a long run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import warnings
 from pathlib import Path
@@ -64,6 +65,16 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         "docx": write_docx(folder / "a.docx", ["Hello", "World"], [["a", "b"]]).read_bytes(),
         "html": b"<html><head><style>x{}</style></head><body><p>Hi <b>there</b></p></body></html>",
         "csv": b'name,age\nAlice,30\n"Bob, Jr","multi\nline"\n',
+        "ipynb": json.dumps(
+            {
+                "cells": [
+                    {"cell_type": "markdown", "source": ["# Title\n", "Some text."]},
+                    {"cell_type": "code", "source": "print('hi')", "outputs": []},
+                ],
+                "nbformat": 4,
+            }
+        ).encode(),
+        "txt": "Plain text: café, naïve.\n\nA second paragraph.\n".encode(),
     }
 
 
@@ -80,7 +91,7 @@ def test_the_gguf_validator_only_ever_says_corrupt(seeds: dict[str, bytes], tmp_
     check()
 
 
-@pytest.mark.parametrize("kind", ["pdf", "docx", "html", "csv"])
+@pytest.mark.parametrize("kind", ["pdf", "docx", "html", "csv", "ipynb", "txt"])
 def test_document_readers_only_ever_skip_with_a_reason(
     seeds: dict[str, bytes], tmp_path: Path, kind: str
 ) -> None:
