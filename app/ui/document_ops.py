@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.core.documents import vectors
 from app.core.documents.indexer import IndexReport
 from app.core.documents.library import CollectionStatus
 from app.core.documents.store import Collection
@@ -70,10 +71,12 @@ class DocumentOps(QObject):
         return name in self._runs
 
     def refresh(self) -> None:
-        """Read every collection's counts and skipped files off the GUI thread."""
+        """Read every collection's counts and skipped files off the GUI thread (and, the first
+        time, load the vector search library, so that indexing or a search never pays for it)."""
 
         def status(token: CancelToken) -> Job[list[CollectionStatus]]:
             yield Progress("Reading collections…")
+            vectors.preload()
             return self._service.documents.status()
 
         if not self._closed:

@@ -26,6 +26,12 @@ def _faiss() -> Any:
     return faiss
 
 
+def preload() -> None:
+    """Import faiss now. Its extension's start-up holds the GIL for 50-100 ms, which stalls the
+    window's event loop; at start-up, beside the embedder's load, rather than mid-index."""
+    _faiss()
+
+
 class VectorIndex:
     """Thread-safe: the indexer adds while searches run."""
 
