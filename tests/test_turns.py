@@ -14,8 +14,10 @@ import sqlite_utils
 
 from app.core.embedder import Embedder
 from app.core.errors import CadreError
+from app.core.fit import Verdict
 from app.core.paths import DataPaths
 from app.core.peak_memory import PeakMemory
+from app.core.routing.router import RouteDecision
 from app.core.service import CadreService
 from app.core.storage import ConversationStore, StoredMessage, archive, open_database
 from app.core.storage.conversations import MessageTimings, RouteRecord
@@ -128,6 +130,35 @@ def test_rerunning_a_manual_pick_teaches_nothing(service: CadreService) -> None:
     assert again is not None and again.specialist_id == "tiny"
     assert service.routing._corrections.all() == []
     assert service.routing.route(SQL_QUESTION).specialist_id == "tiny-coder"
+
+
+def test_rerouting_a_manual_pick_lets_the_router_choose(service: CadreService) -> None:
+    conversation = service.conversations.create("")
+    picked = ask(service, conversation.id, f"@tiny {SQL_QUESTION}")
+    events: list[object] = []
+    again = run_job(
+        service.turns.regenerate(conversation.id, picked.id, reroute=True), events.append
+    )
+    decisions = [e for e in events if isinstance(e, RouteDecision)]
+    assert len(decisions) == 1 and not decisions[0].forced
+    assert again is not None and again.specialist_id == decisions[0].specialist_id == "tiny-coder"
+    assert again.route is not None and again.route.reason == decisions[0].reason
+    assert service.routing._corrections.all() == []
+
+
+def test_rerun_options_name_the_other_specialists_with_their_scores(
+    service: CadreService,
+) -> None:
+    conversation = service.conversations.create("")
+    routed = ask(service, conversation.id, SQL_QUESTION)
+    assert routed.route is not None
+    options = {o.specialist_id: o for o in service.turns.rerun_options(routed)}
+    assert set(options) == {e.manifest.id for e in service.catalog.ready()} - {"tiny-coder"}
+    assert options["tiny"].name == "Tiny"
+    assert options["tiny"].score == routed.route.scores["general"]
+    assert options["tiny"].fit is Verdict.FITS
+    picked = ask(service, conversation.id, "@tiny hello")
+    assert {o.score for o in service.turns.rerun_options(picked)} == {None}
 
 
 def test_a_rerun_with_a_missing_specialist_deletes_nothing(service: CadreService) -> None:

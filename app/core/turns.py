@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.core.errors import CadreError
+from app.core.fit import MemorySnapshot, Verdict
+from app.core.routing.desk import record_of
+from app.core.routing.router import RouteDecision
 from app.core.storage import StoredMessage
 from app.core.storage.conversations import RouteRecord
 from app.core.tasks import CancelToken, Progress
@@ -26,9 +29,19 @@ class Retry:
 
     conversation_id: str
     question: StoredMessage
-    specialist_id: str
+    specialist_id: str | None  # None: the router chooses again
     route: RouteRecord | None
     teach: bool  # record a routing correction first (the dropped reply was routed automatically)
+
+
+@dataclass(frozen=True)
+class RerunOption:
+    """An installed specialist that could write a reply again instead of the one that did."""
+
+    specialist_id: str
+    name: str
+    score: float | None  # the router's score for its domain; None when the user had chosen
+    fit: Verdict  # whether it fits in memory now
 
 
 class Turns:
@@ -36,10 +49,16 @@ class Turns:
         self._service = service
 
     def drop_reply(
-        self, conversation_id: str, reply_id: str, specialist_id: str | None = None
+        self,
+        conversation_id: str,
+        reply_id: str,
+        specialist_id: str | None = None,
+        *,
+        reroute: bool = False,
     ) -> Retry:
-        """Delete the conversation's last reply so that :meth:`answer_again` writes it anew, by
-        ``specialist_id`` or, when ``None``, by the specialist that wrote it."""
+        """Delete the conversation's last reply so that :meth:`answer_again` writes it anew: by
+        ``specialist_id``, by the specialist the router picks (``reroute``), or by the one that
+        wrote it."""
         messages = self._service.conversations.messages(conversation_id)
         if (
             len(messages) < 2
@@ -47,7 +66,10 @@ class Turns:
             or messages[-2].role != "user"
         ):
             raise CadreError("Only the last reply of a conversation can be written again.")
-        retry = self._retry_of(messages[-2], messages[-1], specialist_id)
+        if reroute:
+            retry = Retry(conversation_id, messages[-2], None, None, teach=False)
+        else:
+            retry = self._retry_of(messages[-2], messages[-1], specialist_id)
         self._truncate(conversation_id, reply_id)
         return retry
 
@@ -65,20 +87,28 @@ class Turns:
 
     def answer_again(
         self, retry: Retry, cancel: CancelToken | None = None, collection: str | None = None
-    ) -> Generator[ReplyEvent, None, StoredMessage | None]:
+    ) -> Generator[ReplyEvent | RouteDecision, None, StoredMessage | None]:
         """Answer the question of a dropped reply again. A routed reply re-run with another
-        specialist first becomes a routing correction, so the router learns the question."""
-        service = self._service
-        if retry.teach:
+        specialist first becomes a routing correction, so the router learns the question; when
+        the router chooses again, its decision comes first."""
+        service, question = self._service, retry.question.content
+        specialist_id, route = retry.specialist_id, retry.route
+        if retry.teach and specialist_id is not None:
             yield Progress("Teaching the router…")
-            service.routing.correct(retry.question.content, retry.specialist_id)
+            service.routing.correct(question, specialist_id)
+        if specialist_id is None:
+            store = service.conversations
+            previous = service.routing.last_specialist(store, retry.conversation_id)
+            decision = service.routing.route(question, previous_specialist=previous)
+            yield decision
+            specialist_id, route = decision.specialist_id, record_of(decision)
         return (
             yield from service.answer(
                 retry.conversation_id,
-                retry.question.content,
-                retry.specialist_id,
+                question,
+                specialist_id,
                 cancel,
-                route=retry.route,
+                route=route,
                 collection=collection,
             )
         )
@@ -90,11 +120,30 @@ class Turns:
         cancel: CancelToken | None = None,
         *,
         specialist_id: str | None = None,
+        reroute: bool = False,
         collection: str | None = None,
-    ) -> Generator[ReplyEvent, None, StoredMessage | None]:
+    ) -> Generator[ReplyEvent | RouteDecision, None, StoredMessage | None]:
         """:meth:`drop_reply` and :meth:`answer_again` in one call."""
-        retry = self.drop_reply(conversation_id, reply_id, specialist_id)
+        retry = self.drop_reply(conversation_id, reply_id, specialist_id, reroute=reroute)
         return (yield from self.answer_again(retry, cancel, collection))
+
+    def rerun_options(self, reply: StoredMessage) -> list[RerunOption]:
+        """The installed specialists other than the one that wrote ``reply``, each with the
+        router's score for its domain (when the reply was routed) and its memory fit."""
+        service = self._service
+        route = reply.route
+        scores = route.scores if route is not None and not route.forced else {}
+        memory = MemorySnapshot.now()
+        return [
+            RerunOption(
+                entry.manifest.id,
+                entry.manifest.name,
+                scores.get(entry.manifest.domain),
+                service.fit_advice(entry, memory).verdict,
+            )
+            for entry in service.catalog.ready()
+            if entry.manifest.id != reply.specialist_id
+        ]
 
     def drop_from(self, conversation_id: str, message_id: str) -> StoredMessage:
         """Delete a user message and everything after it, so that an edited version can be sent
