@@ -1,5 +1,13 @@
-"""kill -9 in the middle of a streamed reply: every completed message survives, the database is
-intact, no engine worker is left running, and the next run works."""
+"""Processes killed in the middle of their work.
+
+- kill -9 of the app during a streamed reply: every completed message survives, the database is
+  intact, no engine worker is left running, and the next run works (here);
+- the engine worker killed, or aborted by a hostile GGUF inside llama.cpp: the error is reported,
+  conversations and document indexes keep working, and the next request starts a fresh worker
+  (here; through the API: tests/test_api.py, test_an_engine_crash_is_a_503...);
+- kill -9 during indexing: tests/test_documents_cli.py, test_kill_9_during_indexing_...;
+- kill -9 during a download: tests/test_downloads.py, test_a_killed_download_resumes_...
+"""
 
 from __future__ import annotations
 
@@ -14,7 +22,16 @@ from pathlib import Path
 import psutil
 import pytest
 
+from app.core.embedder import Embedder
+from app.core.engine.client import EngineClient
+from app.core.engine.protocol import ChatMessage, LoadModel, SamplingParams
+from app.core.errors import EngineCrashedError
+from app.core.paths import DataPaths
+from app.core.service import CadreService, ReplyChunk
+from app.core.tasks import run_job
+from tests.conftest import manifest_toml
 from tests.test_cli import cadre
+from tests.tiny_gguf import write_tiny_llama
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -58,6 +75,63 @@ def test_kill_9_during_a_streamed_reply_loses_no_completed_message(
     manifest.write_text(original)  # short replies again
     again = cadre("ask", "--specialist", "tiny", "hello again")
     assert again.returncode == 0, again.stderr
+
+
+def test_a_gguf_that_aborts_llama_cpp_takes_down_only_the_worker(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    """A NaN norm epsilon passes every header check and trips an assertion (abort) in llama.cpp."""
+    hostile = write_tiny_llama(tmp_path / "aborts.gguf", rms_eps=float("nan"))
+    engine = EngineClient(log_path=tmp_path / "worker.log")
+    hello = [ChatMessage("user", "hello")]
+    try:
+        engine.load(LoadModel(str(hostile), n_ctx=512, n_threads=2, n_gpu_layers=0))
+        with pytest.raises(EngineCrashedError, match="stopped unexpectedly") as crashed:
+            "".join(engine.generate(hello, SamplingParams(max_tokens=4)))
+        assert "next message starts the engine again" in str(crashed.value)
+        assert "GGML_ASSERT" in (tmp_path / "worker.log").read_text(errors="replace")
+        engine.load(LoadModel(str(tiny_model), n_ctx=512, n_threads=2, n_gpu_layers=0))
+        assert "".join(engine.generate(hello, SamplingParams(max_tokens=4)))  # a fresh worker
+    finally:
+        engine.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_the_worker_killed_mid_reply_leaves_chats_and_documents_working(
+    paths: DataPaths, embedder: Embedder, tiny_model: Path, tmp_path: Path
+) -> None:
+    folder = paths.data / "specialists"
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = manifest_toml("tiny", tiny_model, context_size=1024, max_tokens=4000)
+    (folder / "tiny.toml").write_text(manifest)  # replies run to the end of the context
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "bread.md").write_text("Sourdough needs an active starter, flour, water and salt.")
+    service = CadreService(paths, embedder=embedder)
+    try:
+        service.documents.add("notes", [notes])
+        run_job(service.documents.index("notes"))
+        conversation = service.conversations.create("tiny", collection="notes")
+        run_job(service.reply(conversation.id, "hello", "tiny"))  # a completed turn
+        question = "What does sourdough need?"
+        with pytest.raises(EngineCrashedError):
+            for event in service.reply(conversation.id, question, "tiny", collection="notes"):
+                if isinstance(event, ReplyChunk) and service.engine.pid is not None:
+                    os.kill(service.engine.pid, signal.SIGKILL)  # mid-reply
+        stored = service.conversations.messages(conversation.id)
+        assert [m.role for m in stored] == ["user", "assistant", "user"]
+        assert stored[2].content == question
+        assert service.documents.search("notes", "sourdough starter")[0].chunk.path.endswith(
+            "bread.md"
+        )
+        again = run_job(service.reply(conversation.id, question, "tiny", collection="notes"))
+        assert again is not None and again.content  # from a fresh worker
+        roles = [m.role for m in service.conversations.messages(conversation.id)]
+        assert roles == ["user", "assistant", "user", "user", "assistant"]
+    finally:
+        service.close()
+    with sqlite3.connect(paths.database) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 def _rows(database: Path, sql: str) -> int:

@@ -42,7 +42,10 @@ def write_tiny_llama(
     n_ff: int = 128,
     context_length: int = 1024,
     seed: int = 0,
+    rms_eps: float = 1e-5,
 ) -> Path:
+    """``rms_eps`` below zero or NaN makes a file that passes validation but aborts llama.cpp at the
+    first token (GGML_ASSERT): a hostile model for the crash tests."""
     tokens, scores, types = _vocab()
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name("tiny-test-llama")
@@ -52,7 +55,7 @@ def write_tiny_llama(
     writer.add_feed_forward_length(n_ff)
     writer.add_head_count(n_head)
     writer.add_head_count_kv(n_head)
-    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_layer_norm_rms_eps(rms_eps)
     writer.add_rope_dimension_count(n_embd // n_head)
     writer.add_file_type(gguf.LlamaFileType.ALL_F32)
     writer.add_tokenizer_model("llama")

@@ -251,6 +251,8 @@ class LlamaBackend:
         if not memory.reply_tokens or keep < len(memory.prompt_tokens):
             return
         pending = self._tokenize(memory.next_text, start=False)
+        if len(known) + len(pending) >= int(self._llama.n_ctx()):  # a reply that filled the context
+            return
         self._llama.n_tokens = keep
         self._llama.eval(known[keep:] + pending)
         memory.next_tokens = pending

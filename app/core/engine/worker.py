@@ -63,7 +63,16 @@ def _handle(backend: Any, request: Any, conn: Connection, cancel: Event) -> None
         batcher.flush()
         conn.send(Finished(request.request_id, stats))
         if not conn.poll():  # idle: get the next turn's header into the KV cache now
-            backend.prefill_next_turn()
+            _prefill(backend)
+
+
+def _prefill(backend: Any) -> None:
+    """Only a head start for the next turn: the request has finished, so a failure here is logged,
+    never sent (the app would take it for the next request's failure)."""
+    try:
+        backend.prefill_next_turn()
+    except Exception:
+        print(traceback.format_exc(), file=sys.stderr)
 
 
 def worker_main(conn: Connection, cancel: Event, log_path: str) -> None:
