@@ -29,6 +29,8 @@ def test_a_grounded_routed_chat_turn_opens_no_outside_socket(
     try:
         service.documents.add("notes", [notes])
         run_job(service.documents.index("notes"))
+        routed = service.routing.route("How do I make sourdough bread at home?")  # classified
+        assert not routed.forced and routed.confidence > 0  # the embedding classifier ran
         decision = service.routing.route("@tiny How do I make sourdough?")
         conversation = service.conversations.create("tiny", collection="notes")
         worker_sockets: list[object] = []
