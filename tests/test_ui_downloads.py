@@ -74,22 +74,19 @@ def test_the_specialists_window_downloads_shows_progress_and_removes(
     window = ChatWindow(service)
     qtbot.addWidget(window)
     dialog = window.open_specialists()
-    qtbot.waitUntil(lambda: dialog.table.rowCount() >= 6)
-    code_row = next(
-        row
-        for row in range(dialog.table.rowCount())
-        if dialog.table.item(row, 0).text().startswith("Code")
-    )
-    dialog.table.selectRow(code_row)
-    assert dialog.download_button.isEnabled() and not dialog.remove_button.isEnabled()
-    dialog.download_button.click()
-    assert dialog.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: "Downloading" in dialog.table.item(code_row, 4).text())
+    qtbot.waitUntil(lambda: len(dialog.cards) >= 6)
+    card = dialog.cards["code"]
+    assert card.state.text() == "Not installed" and "Licence: qwen-research" in card.licence.text()
+    assert "2.1 GB download" in card.model.text() and "Fits: " in card.fit.text()
+    assert card.download_button.isVisible() and not card.remove_button.isVisible()
+    assert "free" in dialog.memory_label.text()
+    card.download_button.click()
+    qtbot.waitUntil(lambda: card.cancel_button.isVisible() and card.bar.isVisible())
+    qtbot.waitUntil(lambda: card.state.text() == "Downloading")
     qtbot.waitUntil(lambda: window.specialists.findData("code") >= 0, timeout=15_000)
-    qtbot.waitUntil(lambda: dialog.table.item(code_row, 4).text() == "installed")
-    assert "fits" in dialog.table.item(code_row, 3).text()
-    dialog.table.selectRow(code_row)
-    assert dialog.remove_button.isEnabled()
+    qtbot.waitUntil(lambda: card.state.text() == "Installed")
+    assert card.detail.text() == "Downloaded and verified." and not card.bar.isVisible()
+    assert card.download_button.text() == "Check for update" and card.remove_button.isVisible()
 
     def answer_yes() -> None:
         assert dialog.confirmation is not None
@@ -97,8 +94,70 @@ def test_the_specialists_window_downloads_shows_progress_and_removes(
         dialog.confirmation.button(QMessageBox.StandardButton.Yes).click()
 
     QTimer.singleShot(200, answer_yes)
-    dialog.remove_button.click()
+    card.remove_button.click()
     qtbot.waitUntil(lambda: window.specialists.findData("code") < 0)
-    qtbot.waitUntil(lambda: dialog.table.item(code_row, 4).text() == "not installed")
+    qtbot.waitUntil(lambda: card.state.text() == "Not installed")
     window.close()
     service.close()
+
+
+def test_a_cancelled_download_offers_resume(
+    qtbot: QtBot, hub: FakeHub, tiny_chat_model: Path, service: CadreService
+) -> None:
+    from app.ui.model_ops import ModelOps
+    from app.ui.specialists_dialog import SpecialistsDialog
+
+    hub_file = hub.add(HubFile(CODE_REPO, CODE_FILE, tiny_chat_model.read_bytes(), chunk_size=1024))
+    hub_file.delay_s = 0.05
+    ops = ModelOps(service)
+    dialog = SpecialistsDialog(ops)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: "code" in dialog.cards)
+    card = dialog.cards["code"]
+    card.download_button.click()
+    qtbot.waitUntil(lambda: "%" in card.detail.text() and " of " in card.detail.text())
+    card.cancel_button.click()
+    qtbot.waitUntil(lambda: card.download_button.text() == "Resume", timeout=5000)
+    assert card.state.text() == "Partly downloaded" and card.remove_button.isVisible()
+    assert "resumes" in card.detail.text()
+    ops.shutdown()
+
+
+def test_adding_a_specialist_from_the_hub_and_from_a_file(
+    qtbot: QtBot, hub: FakeHub, tiny_chat_model: Path, tiny_model: Path, service: CadreService
+) -> None:
+    from app.ui.add_specialist_dialog import FILE
+    from app.ui.model_ops import ModelOps
+    from app.ui.specialists_dialog import SpecialistsDialog
+
+    hub.add(HubFile("someone/Tiny-GGUF", "tiny-q4.gguf", tiny_chat_model.read_bytes()))
+    ops = ModelOps(service)
+    dialog = SpecialistsDialog(ops)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    form = dialog.open_add_dialog()
+    form.repo.setText("someone/../etc")
+    form.file.setText("tiny-q4.gguf")
+    assert form.specialist_id.text() == "tiny-q4"  # suggested from the file name
+    form.buttons.button(form.buttons.StandardButton.Ok).click()
+    assert form.isVisible() and "someone/../etc" in form.error.text()  # refused before any fetch
+    form.repo.setText("someone/Tiny-GGUF")
+    form.domain.setCurrentText("math")
+    form.buttons.button(form.buttons.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: not form.isVisible())
+    qtbot.waitUntil(lambda: "tiny-q4" in service.catalog.ids(), timeout=15_000)
+    card = dialog.cards["tiny-q4"]
+    qtbot.waitUntil(lambda: card.state.text() == "Installed")
+    assert "added by you" in card.licence.text() and card.remove_button.isVisible()
+    assert service.catalog.manifest("tiny-q4").domain == "math"
+
+    form = dialog.open_add_dialog()
+    form.tabs.setCurrentIndex(FILE)
+    form.path.setText(str(tiny_model))
+    form.specialist_id.setText("mine")
+    form.buttons.button(form.buttons.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: "mine" in service.catalog.ids(), timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.cards["mine"].state.text() == "Installed")
+    assert str(tiny_model) in dialog.cards["mine"].model.text()
+    ops.shutdown()

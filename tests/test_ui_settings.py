@@ -72,6 +72,47 @@ def test_the_form_shows_the_current_settings(dialog: SettingsDialog) -> None:
     assert dialog.problems() == {}
 
 
+def test_the_api_token_is_shown_hidden_and_can_be_copied(qtbot: QtBot) -> None:
+    token = "k3Y" * 12
+    widget = SettingsDialog(CURRENT, SPECIALISTS, api_token=token)
+    qtbot.addWidget(widget)
+    assert widget.api_address.text().startswith("http://127.0.0.1:9001/v1")
+    assert widget.api_token.echoMode() == widget.api_token.EchoMode.Password
+    widget.copy_token_button.click()
+    assert QApplication.clipboard().text() == token
+    widget.show_token_button.click()
+    assert widget.api_token.echoMode() == widget.api_token.EchoMode.Normal
+    assert widget.api_token.text() == token and widget.api_token.isReadOnly()
+    widget.api_port.setValue(9100)
+    assert "127.0.0.1:9100" in widget.api_address.text()
+    empty = SettingsDialog(CURRENT, SPECIALISTS)
+    qtbot.addWidget(empty)
+    assert not empty.copy_token_button.isEnabled()
+
+
+def test_the_window_shows_the_token_cadre_serve_uses(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.core.api.token import load_or_create_token
+    from app.core.service import CadreService
+    from app.ui import window_extras
+    from app.ui.chat_window import ChatWindow
+
+    shown: list[str] = []
+
+    def look(*args: object, api_token: str = "", **kwargs: object) -> None:
+        shown.append(api_token)
+
+    monkeypatch.setattr(window_extras, "edit_settings", look)
+    service = CadreService()
+    window = ChatWindow(service)
+    qtbot.addWidget(window)
+    window.extras.open_settings()
+    assert shown == [load_or_create_token(service.paths.api_token)] and len(shown[0]) >= 32
+    window.close()
+    service.close()
+
+
 def test_editing_and_accepting_returns_the_new_settings(
     qtbot: QtBot, dialog: SettingsDialog
 ) -> None:

@@ -6,13 +6,35 @@ is keyed by specialist id so a view can show and cancel the one on its row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
 from PySide6.QtCore import QObject, Signal
 
+from app.core.catalog import CatalogEntry
 from app.core.errors import CadreError
 from app.core.installer import PullResult, RemovalPlan
 from app.core.service import CadreService, SpecialistStatus
-from app.core.tasks import Job, Progress
-from app.ui.runner import JobRunner, RunningJob
+from app.core.tasks import CancelToken, Job, Progress
+from app.core.user_manifests import NewSpecialist
+from app.ui.runner import JobFactory, JobRunner, RunningJob
+
+
+@dataclass(frozen=True)
+class AddRequest:
+    """What the user asked for: a hub file (repo, file, revision) or a local ``path``."""
+
+    new: NewSpecialist
+    repo: str = ""
+    file: str = ""
+    revision: str = "main"
+    path: Path | None = None
+
+    def describe(self) -> str:
+        if self.path is not None:
+            return str(self.path)
+        return f"{self.file} from {self.repo} ({self.revision})"
 
 
 class ModelOps(QObject):
@@ -53,13 +75,42 @@ class ModelOps(QObject):
             cancelled=lambda: self._end(specialist_id, "Paused: downloading again resumes."),
         )
 
+    def add(self, request: AddRequest) -> None:
+        """Add the user's own specialist: download a hub file (progress and cancel as for any
+        download, keyed by the new id), or register a local GGUF (a header read: quick)."""
+        new = request.new
+        if new.id in self._jobs:
+            return
+        installer = self._service.installer
+        if request.path is not None:
+            path = request.path
+
+            def register(token: CancelToken) -> Job[CatalogEntry]:
+                yield Progress(f"Reading {path.name}…")
+                return installer.import_file(path, new)
+
+            factory: JobFactory = register
+            done = "Added: the file stays where it is."
+        else:
+            factory = partial(
+                installer.add_from_hub, new, request.repo, request.file, request.revision
+            )
+            done = "Downloaded, verified and added."
+        self._jobs[new.id] = self._downloads.start(
+            factory,
+            progress=lambda report: self._on_progress(new.id, report),
+            succeeded=lambda _: self._on_added(new.id, done),
+            failed=lambda exc: self._on_failed(new.id, exc),
+            cancelled=lambda: self._end(new.id, "Cancelled: adding it again resumes."),
+        )
+
     def cancel(self, specialist_id: str) -> None:
         job = self._jobs.get(specialist_id)
         if job is not None:
             job.cancel()
 
-    def plan_removal(self, specialist_id: str) -> RemovalPlan:
-        return self._service.installer.plan_removal(specialist_id)
+    def plan_removal(self, specialist_id: str, *, forget: bool = False) -> RemovalPlan:
+        return self._service.installer.plan_removal(specialist_id, forget=forget)
 
     def remove(self, plan: RemovalPlan) -> None:
         self._service.installer.remove(plan)
@@ -75,6 +126,10 @@ class ModelOps(QObject):
 
     def _on_done(self, specialist_id: str, result: PullResult) -> None:
         self._end(specialist_id, "Downloaded and verified." if result.downloaded else "Up to date.")
+        self.catalog_changed.emit()
+
+    def _on_added(self, specialist_id: str, outcome: str) -> None:
+        self._end(specialist_id, outcome)
         self.catalog_changed.emit()
 
     def _on_failed(self, specialist_id: str, exc: BaseException) -> None:

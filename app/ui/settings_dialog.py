@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -95,9 +96,11 @@ class SettingsDialog(QDialog):
         parent: QWidget | None = None,
         *,
         standard_data_folder: str = "",
+        api_token: str = "",
     ) -> None:
         """``specialists``: (id, name) of each installed specialist, for the default's menu;
-        ``standard_data_folder`` is shown greyed in the data folder's empty field."""
+        ``standard_data_folder`` is shown greyed in the data folder's empty field; ``api_token``
+        is the local API's bearer token, shown hidden with Show and Copy buttons."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._specialists = list(specialists)
@@ -111,6 +114,10 @@ class SettingsDialog(QDialog):
         self.browse_button = QPushButton("Browse…")
         self.api_enabled = QCheckBox("Serve the local API (this computer only)")
         self.api_port = QSpinBox()
+        self.api_address = QLabel()
+        self.api_token = QLineEdit(api_token)
+        self.show_token_button = QPushButton("Show")
+        self.copy_token_button = QPushButton("Copy")
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -162,9 +169,37 @@ class SettingsDialog(QDialog):
         api = _form(layout, "Local API")
         api.addRow("", self.api_enabled)
         api.addRow("Port:", self.api_port)
+        api.addRow("Address:", self.api_address)
+        api.addRow("Token:", self._token_row())
         _align_labels((general, performance, storage, api))
         layout.addStretch(1)
         layout.addWidget(self.buttons)
+
+    def _token_row(self) -> QHBoxLayout:
+        """The bearer token clients send; hidden until asked for, copied without showing it."""
+        self.api_token.setReadOnly(True)
+        self.api_token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.api_token.setPlaceholderText("made when the API first starts")
+        self.show_token_button.setCheckable(True)
+        self.show_token_button.toggled.connect(self._show_token)
+        self.copy_token_button.clicked.connect(
+            lambda: QApplication.clipboard().setText(self.api_token.text())
+        )
+        for button in (self.show_token_button, self.copy_token_button):
+            button.setEnabled(bool(self.api_token.text()))
+        row = QHBoxLayout()
+        row.addWidget(self.api_token, 1)
+        row.addWidget(self.show_token_button)
+        row.addWidget(self.copy_token_button)
+        return row
+
+    def _show_token(self, shown: bool) -> None:
+        mode = QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password
+        self.api_token.setEchoMode(mode)
+        self.show_token_button.setText("Hide" if shown else "Show")
+
+    def _show_address(self, port: int) -> None:
+        self.api_address.setText(f"http://127.0.0.1:{port}/v1 (OpenAI-compatible)")
 
     def _error_row(self, form: QFormLayout, name: str) -> None:
         self.errors[name] = label = _error_label()
@@ -179,6 +214,7 @@ class SettingsDialog(QDialog):
         restore.clicked.connect(self.restore_defaults)
         self.browse_button.clicked.connect(self._browse)
         self.api_enabled.toggled.connect(self.api_port.setEnabled)
+        self.api_port.valueChanged.connect(self._show_address)
         self.context_size.valueChanged.connect(self._validate)
         self.ram_budget.valueChanged.connect(self._validate)
         self.data_folder.textChanged.connect(self._validate)
@@ -194,6 +230,7 @@ class SettingsDialog(QDialog):
         self.data_folder.setText(settings.data_folder or "")
         self.api_enabled.setChecked(settings.api_enabled)
         self.api_port.setValue(settings.api_port)
+        self._show_address(settings.api_port)
         self.api_port.setEnabled(settings.api_enabled)
         self._validate()
 
@@ -288,9 +325,16 @@ def edit_settings(
     parent: QWidget | None = None,
     *,
     standard_data_folder: str = "",
+    api_token: str = "",
 ) -> Settings | None:
     """Show the dialog modally: the new settings, or None when cancelled or unchanged."""
-    dialog = SettingsDialog(current, specialists, parent, standard_data_folder=standard_data_folder)
+    dialog = SettingsDialog(
+        current,
+        specialists,
+        parent,
+        standard_data_folder=standard_data_folder,
+        api_token=api_token,
+    )
     try:
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
+from app.core.errors import CadreError
 from app.core.monitor import EngineModels, GenerationMeter
 from app.core.service import CadreService
 from app.ui.chat_controller import ChatController
@@ -60,11 +61,25 @@ class WindowExtras:
         view = menu.addMenu("&View")
         view.addAction(self.resources.toggleViewAction())
 
+    def _api_token(self) -> str:
+        """The local API's token (made now if it never ran), or "" with the reason shown."""
+        from app.core.api.token import load_or_create_token  # the API package: only when asked
+
+        try:
+            return load_or_create_token(self._service.paths.api_token)
+        except CadreError as exc:
+            self._window.statusBar().showMessage(exc.message)
+            return ""
+
     def open_settings(self) -> None:
         service = self._service
         ready = [(e.manifest.id, e.manifest.name) for e in service.catalog.ready()]
         chosen = edit_settings(
-            service.settings, ready, self._window, standard_data_folder=str(service.paths.data)
+            service.settings,
+            ready,
+            self._window,
+            standard_data_folder=str(service.paths.data),
+            api_token=self._api_token(),
         )
         if chosen is None or not save_with_consent(self._window, service.paths.settings, chosen):
             return

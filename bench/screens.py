@@ -1,0 +1,153 @@
+"""Screenshots of every page of the window, in the light and the dark theme, for a person to look
+at: the chat (a stored conversation with Markdown, code, a routed reply and sources), an empty new
+chat, the Resources dock, Specialists, Add a specialist, Documents and Settings.
+
+Usage (a real X server renders fonts and styles as users see them):
+    xvfb-run -a -s "-screen 0 1600x1000x24" python bench/screens.py [--out DIR]
+It prints the path of each PNG it writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+QUESTION = "How do I read a CSV file in Python and sum one column?"
+ANSWER = """Use the standard library's **csv** module; no extra package is needed.
+
+```python
+import csv
+
+def column_total(path: str, column: str) -> float:
+    with open(path, newline="", encoding="utf-8") as f:
+        return sum(float(row[column]) for row in csv.DictReader(f))
+```
+
+Notes:
+1. `newline=""` lets *csv* handle line endings itself.
+2. For large files, **pandas** is faster: `pd.read_csv(path)[column].sum()`.
+
+| approach | extra install | speed |
+|---|---|---|
+| csv | none | fine |
+| pandas | yes | fast |
+"""
+LEASE = "The tenant pays the rent on the first day of each month.\nPets need written consent.\n"
+
+
+def seed(service: object) -> None:
+    """A routed conversation with sources, and a small indexed collection."""
+    from app.core.service import CadreService
+    from app.core.storage.conversations import MessageTimings, RouteRecord
+
+    assert isinstance(service, CadreService)
+    folder = Path(tempfile.mkdtemp(prefix="cadre-screens-docs-"))
+    (folder / "lease.txt").write_text(LEASE)
+    service.documents.add("Lease", [folder])
+    for _ in service.documents.index("Lease"):
+        pass
+    store = service.conversations
+    chat = store.create("starter")
+    store.add_message(chat.id, "user", QUESTION, "starter")
+    route = RouteRecord(
+        "starter",
+        "code",
+        0.82,
+        "general",
+        "Routed to Starter: code question (0.82); Code would suit this better; "
+        "it is not installed (2.1 GB download, fits)",
+        {"code": 0.82, "general": 0.11, "math": 0.04, "legal": 0.02, "medical": 0.01},
+    )
+    timings = MessageTimings(40, 0, 96, 310.0, 41.5, 2600.0)
+    source = {"number": 1, "path": str(folder / "lease.txt"), "place": "lines 1-2"}
+    store.add_message(
+        chat.id, "assistant", ANSWER, "starter", route=route, timings=timings, sources=(source,)
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout_ms: int = 20_000) -> None:
+    from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QThread
+
+    deadline = QDeadlineTimer(timeout_ms)
+    while not condition() and not deadline.hasExpired():
+        QCoreApplication.processEvents()
+        QThread.msleep(20)
+
+
+def settle(ms: int = 400) -> None:
+    wait_until(lambda: False, ms)
+
+
+def shoot(widget: object, path: Path) -> None:
+    from PySide6.QtWidgets import QWidget
+
+    assert isinstance(widget, QWidget)
+    settle()
+    widget.grab().save(str(path))
+    print(path)
+
+
+def pages(theme: str, out: Path) -> None:
+    from app.core.service import CadreService
+    from app.ui.app import _application
+    from app.ui.chat_window import ChatWindow
+    from app.ui.settings_dialog import SettingsDialog
+    from app.ui.theme import ThemeManager
+
+    app = _application()
+    themes = ThemeManager(app, parent=app)
+    themes.apply(theme)
+    service = CadreService()
+    window = ChatWindow(service, themes)
+    window.show()
+    window.extras.resources.show()
+    wait_until(lambda: window.conversation_list.list.count() > 0)
+    window.conversation_list.list.setCurrentRow(0)
+    window.open_conversation(service.conversations.recent()[0].id)
+    settle(1500)  # the dock's first figures
+    shoot(window, out / f"chat-{theme}.png")
+    window.new_chat()
+    shoot(window, out / f"chat-empty-{theme}.png")
+    specialists = window.open_specialists()
+    wait_until(lambda: len(specialists.cards) >= 6)
+    shoot(specialists, out / f"specialists-{theme}.png")
+    form = specialists.open_add_dialog()
+    shoot(form, out / f"add-specialist-{theme}.png")
+    form.reject()
+    specialists.close()
+    documents = window.open_documents()
+    settle(1500)
+    shoot(documents, out / f"documents-{theme}.png")
+    documents.close()
+    ready = [(e.manifest.id, e.manifest.name) for e in service.catalog.ready()]
+    settings = SettingsDialog(service.settings, ready, window)
+    settings.show()
+    shoot(settings, out / f"settings-{theme}.png")
+    settings.close()
+    window.close()
+    service.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="cadre-screens-")))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    os.environ["CADRE_HOME"] = tempfile.mkdtemp(prefix="cadre-screens-home-")
+    from app.core.service import CadreService
+
+    service = CadreService()
+    seed(service)
+    service.close()
+    for theme in ("light", "dark"):
+        pages(theme, args.out)
+
+
+if __name__ == "__main__":
+    main()
