@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup bench clean
+.PHONY: run test lint setup bench package package-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ run: setup
 	$(BIN)/cadre
 
 lint: $(STAMP)
-	$(BIN)/ruff check app specialists tests bench
-	$(BIN)/ruff format --check app specialists tests bench
+	$(BIN)/ruff check app specialists tests bench packaging
+	$(BIN)/ruff format --check app specialists tests bench packaging
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -37,5 +37,16 @@ bench: setup
 	$(BIN)/python bench/retrieval.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui.py
 
+# The installable app for this OS in dist/Cadre (PyInstaller onedir; see packaging/README.md),
+# checked by the frozen app's own --self-test. Slow (minutes): not part of `make test`.
+package: $(STAMP)
+	nice -n 10 $(BIN)/python packaging/build.py
+
+# Build, then smoke-test the frozen app (CLI, routing, starter answer, local API) and print its
+# size by component and its start-up time.
+package-test: package
+	$(BIN)/python packaging/smoke.py
+	$(BIN)/python bench/package.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

