@@ -76,8 +76,10 @@ class Turns:
     def _retry_of(
         self, question: StoredMessage, reply: StoredMessage, specialist_id: str | None
     ) -> Retry:
+        """Checked before anything is deleted: the specialist that answers is ready."""
         conversation_id = question.conversation_id
         if specialist_id is None or specialist_id == reply.specialist_id:
+            self._service.catalog.require_ready(reply.specialist_id)
             return Retry(conversation_id, question, reply.specialist_id, reply.route, teach=False)
         manifest = self._service.catalog.require_ready(specialist_id).manifest
         reason = f"re-run with {manifest.name}, chosen by you"

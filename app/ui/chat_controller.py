@@ -10,8 +10,10 @@ from PySide6.QtCore import QObject, Signal
 from app.core.errors import CadreError
 from app.core.routing.router import RouteDecision
 from app.core.service import CadreService, ModelReady, ReplyChunk
+from app.core.storage import StoredMessage
 from app.core.tasks import CancelToken, Progress
-from app.ui.runner import JobRunner, RunningJob
+from app.core.turns import RerunOption, Retry
+from app.ui.runner import JobFactory, JobRunner, RunningJob
 
 
 class ChatController(QObject):
@@ -22,7 +24,8 @@ class ChatController(QObject):
     known_error = Signal(object)  # CadreError
     bug = Signal(object)  # any other exception
     busy_changed = Signal(bool)
-    routed = Signal(object)  # RouteDecision, before the reply starts
+    routed = Signal(object)  # RouteDecision, or the RouteRecord of a reply written again
+    rewound = Signal(object)  # messages were deleted: the question answered again, or None (edit)
 
     def __init__(self, service: CadreService, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -51,11 +54,11 @@ class ChatController(QObject):
         self._conversation_id = conversation_id
         return True
 
-    def send(self, text: str, specialist_id: str | None, collection: str | None = None) -> None:
+    def send(self, text: str, specialist_id: str | None, collection: str | None = None) -> bool:
         """Answer ``text`` with ``specialist_id``, or with the routed specialist when ``None``;
-        grounded in the documents of ``collection`` when one is given."""
+        grounded in the documents of ``collection`` when one is given. False: refused (busy)."""
         if self.busy or not text.strip():
-            return
+            return False
         if self._conversation_id is None:
             conversation = self._service.conversations.create(
                 specialist_id or "", collection=collection
@@ -81,6 +84,69 @@ class ChatController(QObject):
                 )
             )
 
+        self._start(job)
+        return True
+
+    def regenerate(
+        self,
+        message_id: str,
+        specialist_id: str | None = None,
+        *,
+        reroute: bool = False,
+        collection: str | None = None,
+    ) -> bool:
+        """Write the last reply again: by ``specialist_id`` (a routed reply then teaches the
+        router), by the router's choice (``reroute``) or by the same specialist. The reply is
+        deleted at once (:attr:`rewound`), then the new one streams. False: refused."""
+        if self.busy or self._conversation_id is None:
+            return False
+        turns = self._service.turns
+        try:
+            retry = turns.drop_reply(
+                self._conversation_id, message_id, specialist_id, reroute=reroute
+            )
+        except CadreError as exc:
+            self.known_error.emit(exc)
+            return False
+        self.rewound.emit(retry.question)
+
+        def job(token: CancelToken) -> Any:
+            yield retry
+            return (yield from turns.answer_again(retry, token, collection))
+
+        self._start(job)
+        return True
+
+    def edit(
+        self,
+        message_id: str,
+        new_text: str,
+        specialist_id: str | None,
+        collection: str | None = None,
+    ) -> bool:
+        """Send ``new_text`` in place of the user's message ``message_id``: it and everything
+        after it are deleted (:attr:`rewound`), then it is sent as :meth:`send` does."""
+        if self.busy or not new_text.strip() or self._conversation_id is None:
+            return False
+        try:
+            self._service.turns.drop_from(self._conversation_id, message_id)
+        except CadreError as exc:
+            self.known_error.emit(exc)
+            return False
+        self.rewound.emit(None)
+        return self.send(new_text, specialist_id, collection)
+
+    def message(self, message_id: str) -> StoredMessage | None:
+        """A message of the current conversation (for a menu or an edit), or None."""
+        if self._conversation_id is None:
+            return None
+        messages = self._service.conversations.messages(self._conversation_id)
+        return next((m for m in messages if m.id == message_id), None)
+
+    def rerun_options(self, reply: StoredMessage) -> list[RerunOption]:
+        return self._service.turns.rerun_options(reply)
+
+    def _start(self, job: JobFactory) -> None:
         self.busy_changed.emit(True)
         self._job = self._inference.start(
             job,
@@ -128,15 +194,27 @@ class ChatController(QObject):
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, RouteDecision):
-            name = self._service.catalog.manifest(event.specialist_id).name
             self.routed.emit(event)
-            self.reply_started.emit(name)
+            self.reply_started.emit(self.speaker(event.specialist_id))
+        elif isinstance(event, Retry):
+            if event.specialist_id is None:
+                return  # the router chooses again: its decision follows
+            if event.route is not None:
+                self.routed.emit(event.route)
+            self.reply_started.emit(self.speaker(event.specialist_id))
         elif isinstance(event, ReplyChunk):
             self.text_arrived.emit(event.text)
         elif isinstance(event, ModelReady):
             self.status.emit(event.info.gpu_note or "Model ready.")
         elif isinstance(event, Progress):
             self.status.emit(event.message)
+
+    def speaker(self, specialist_id: str) -> str:
+        """The name a reply is shown under (the id, for a specialist since removed)."""
+        try:
+            return self._service.catalog.manifest(specialist_id).name
+        except CadreError:
+            return specialist_id or "Cadre"
 
     def _on_failed(self, exc: BaseException) -> None:
         self.reply_finished.emit(None)

@@ -4,12 +4,13 @@ to the :class:`ChatController`; it holds no business logic."""
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QCursor, QKeyEvent, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -19,17 +20,18 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME
 from app.core.documents.library import CollectionStatus
-from app.core.errors import CadreError
 from app.core.routing.router import RouteDecision
 from app.core.service import CadreService
 from app.core.settings import AUTO_SPECIALIST
 from app.core.storage import StoredMessage
+from app.core.storage.conversations import RouteRecord
 from app.ui.chat_controller import ChatController
 from app.ui.conversation_list import ConversationList
 from app.ui.document_ops import DocumentOps
 from app.ui.documents_dialog import DocumentsDialog
 from app.ui.errors import show_bug, show_known_error
 from app.ui.model_ops import ModelOps
+from app.ui.route_menu import route_menu
 from app.ui.specialists_dialog import SpecialistsDialog
 from app.ui.theme import ThemeManager
 from app.ui.transcript import TranscriptView, footer_for, source_links
@@ -69,6 +71,8 @@ class ChatWindow(QMainWindow):
         self.conversation_list = ConversationList(service.conversations)
         self.input = QPlainTextEdit()
         self.send_button = QPushButton("Send")
+        self.edit_banner = QLabel("Editing your message — Enter sends it in its place, Esc cancels")
+        self._editing: str | None = None  # the id of the user message being edited
         self._build_layout()
         self._fill_specialists()
         self._fill_collections([])
@@ -99,12 +103,14 @@ class ChatWindow(QMainWindow):
         self.input.setPlaceholderText("Message Cadre (Enter to send, Shift+Enter for a new line)")
         self.input.setFixedHeight(90)
         self.input.installEventFilter(_EnterSends(self))
+        self.edit_banner.hide()
         bottom = QHBoxLayout()
         bottom.addWidget(self.input, 1)
         bottom.addWidget(self.send_button)
         layout = QVBoxLayout()
         layout.addLayout(top)
         layout.addWidget(self.transcript, 1)
+        layout.addWidget(self.edit_banner)
         layout.addLayout(bottom)
         chat = QWidget()
         chat.setLayout(layout)
@@ -151,11 +157,13 @@ class ChatWindow(QMainWindow):
         c = self.controller
         self.send_button.clicked.connect(self._send_or_stop)
         self.specialists.activated.connect(self._on_specialist_picked)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, c.stop)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._on_escape)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_chat)
         QShortcut(QKeySequence("Ctrl+K"), self, self.conversation_list.focus_search)
         self.conversation_list.opened.connect(self.open_conversation)
         self.conversation_list.deleted.connect(self._on_conversation_deleted)
+        self.transcript.action_requested.connect(self._on_action)
+        c.rewound.connect(self._on_rewound)
         c.reply_started.connect(self.transcript.begin_reply)
         c.text_arrived.connect(self.transcript.add_reply_text)
         c.reply_finished.connect(self._on_reply_finished)
@@ -202,19 +210,86 @@ class ChatWindow(QMainWindow):
         if picked is not None:
             self.controller.warm_up(picked)
 
-    def _on_routed(self, decision: RouteDecision) -> None:
-        note = decision.reason
-        if decision.suggestion is not None:
-            note += f" — {decision.suggestion.as_text()}"
+    def _on_routed(self, route: RouteDecision | RouteRecord) -> None:
+        note = route.reason
+        if isinstance(route, RouteDecision) and route.suggestion is not None:
+            note += f" — {route.suggestion.as_text()}"
         self.transcript.add_note(note)
 
     def send(self) -> None:
+        """Send the input box's text; while editing, in place of the message being edited."""
         text = self.input.toPlainText().strip()
         if not text or self.controller.busy:
             return
-        self.input.clear()
-        self.transcript.add_user(text)
-        self.controller.send(text, self.specialists.currentData(), self.collections.currentData())
+        picked, collection = self.specialists.currentData(), self.collections.currentData()
+        if self._editing is not None:
+            sent = self.controller.edit(self._editing, text, picked, collection)
+            self.cancel_edit()
+        else:
+            sent = self.controller.send(text, picked, collection)
+        if sent:
+            self.input.clear()
+            self.transcript.add_user(text)
+
+    def _on_action(self, action: str, message_id: str) -> None:
+        """A link under a message: Regenerate, Edit, or the routing chip."""
+        if self.controller.busy:
+            self.statusBar().showMessage("Wait for the reply to finish, or stop it (Esc).")
+        elif action == "regenerate":
+            self.controller.regenerate(message_id, collection=self.collections.currentData())
+        elif action == "edit":
+            self.start_edit(message_id)
+        elif action == "route":
+            menu = self.route_menu(message_id)
+            if menu is not None:
+                menu.exec(QCursor.pos())
+
+    def route_menu(self, message_id: str) -> QMenu | None:
+        reply = self.controller.message(message_id)
+        if reply is None:
+            return None
+        options = self.controller.rerun_options(reply)
+        speaker = self.controller.speaker(reply.specialist_id)
+        return route_menu(reply, speaker, options, lambda chosen: self._rerun(reply, chosen), self)
+
+    def _rerun(self, reply: StoredMessage, specialist_id: str | None) -> None:
+        collection = self.collections.currentData()
+        reroute = specialist_id is None
+        self.controller.regenerate(reply.id, specialist_id, reroute=reroute, collection=collection)
+
+    def start_edit(self, message_id: str) -> None:
+        """Put a message back in the input box; sending replaces it and everything after it."""
+        message = self.controller.message(message_id)
+        if message is None or message.role != "user":
+            return
+        self._editing = message_id
+        self.input.setPlainText(message.content)
+        self.input.moveCursor(QTextCursor.MoveOperation.End)
+        self.input.setFocus()
+        self.edit_banner.show()
+
+    def cancel_edit(self) -> None:
+        if self._editing is not None:
+            self._editing = None
+            self.edit_banner.hide()
+
+    def _on_escape(self) -> None:
+        if self._editing is not None:
+            self.cancel_edit()
+            self.input.clear()
+        else:
+            self.controller.stop()
+
+    def _on_rewound(self, question: StoredMessage | None) -> None:
+        """Messages were deleted: show what is left; a question answered again goes live."""
+        conversation_id = self.controller.conversation_id
+        if conversation_id is None:
+            return
+        messages = self._service.conversations.messages(conversation_id)
+        stored = messages[:-1] if question is not None else messages
+        self.transcript.show_conversation(stored, self._speaker)
+        if question is not None:
+            self.transcript.add_user(question.content)
 
     def _send_or_stop(self) -> None:
         if self.controller.busy:
@@ -224,6 +299,7 @@ class ChatWindow(QMainWindow):
 
     def new_chat(self) -> None:
         if not self.controller.busy:
+            self.cancel_edit()
             self.controller.new_conversation()
             self.transcript.clear()
             self.conversation_list.refresh()
@@ -236,6 +312,7 @@ class ChatWindow(QMainWindow):
             self.statusBar().showMessage("Stop the reply before opening another conversation.")
             self.conversation_list.select(self.controller.conversation_id)
             return
+        self.cancel_edit()
         conversation = self._service.conversations.get(conversation_id)
         self.collections.setCurrentIndex(max(0, self.collections.findData(conversation.collection)))
         messages = self._service.conversations.messages(conversation_id)
@@ -243,10 +320,7 @@ class ChatWindow(QMainWindow):
         self.conversation_list.select(conversation_id)
 
     def _speaker(self, specialist_id: str) -> str:
-        try:
-            return self._service.catalog.manifest(specialist_id).name
-        except CadreError:  # a specialist since removed
-            return specialist_id or "Cadre"
+        return self.controller.speaker(specialist_id)
 
     def _on_conversation_deleted(self, conversation_id: str) -> None:
         if conversation_id == self.controller.conversation_id:
