@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import struct
 import time
 from collections.abc import Callable
@@ -14,8 +15,10 @@ import numpy as np
 import pytest
 from gguf.constants import GGML_QUANT_SIZES
 
+from app.core.errors import CadreError
 from app.core.gguf_header import GGUFFormatError, read_gguf_header, validate_gguf
 from app.core.gguf_types import GGML_TYPES
+from tests.tiny_gguf import write_tiny_llama
 
 _TENSOR_PARTS = ("name_len", "name", "n_dims", "dims", "type", "offset")
 
@@ -333,6 +336,66 @@ def test_random_damage_to_the_header_never_crashes(tiny_layout: Layout, tmp_path
         except GGUFFormatError:
             refused += 1
     assert refused > 100
+
+
+# --- values llama.cpp trusts ------------------------------------------------------------------
+
+RMS_EPS = "llama.attention.layer_norm_rms_epsilon"
+
+
+def write_norm_model(path: Path, key: str, value: float | str) -> Path:
+    """A small GGUF whose only architecture value is ``key``, written with the given type."""
+    writer = gguf.GGUFWriter(str(path), "llama")
+    if isinstance(value, str):
+        writer.add_string(key, value)
+    else:
+        writer.add_float32(key, value)
+    writer.add_tensor("a.weight", np.ones(32, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_the_norm_epsilon_of_a_valid_model_is_read(tiny_model: Path) -> None:
+    header = validate_gguf(tiny_model)
+    assert header.metadata[RMS_EPS] == pytest.approx(1e-5)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        (-float("inf"), "-inf"),
+        (-1e-5, "-1e-05"),
+        (0, "0"),
+    ],
+)
+def test_a_norm_epsilon_that_aborts_llama_cpp_is_refused(
+    value: float, shown: str, tmp_path: Path
+) -> None:
+    """NaN or negative aborts llama.cpp on an assertion at the first token (tests/test_kill.py)."""
+    hostile = write_tiny_llama(tmp_path / "hostile.gguf", rms_eps=value)
+    error = expect_refusal(hostile, f"norm epsilon '{RMS_EPS}' is {shown}, not a positive number")
+    assert isinstance(error, CadreError)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "shown"),
+    [
+        ("llama.attention.layer_norm_epsilon", float("nan"), "nan"),
+        ("llama.attention.group_norm_epsilon", -1.0, "-1"),
+        (RMS_EPS, "1e-5", "'1e-5'"),
+    ],
+)
+def test_every_norm_epsilon_must_be_a_positive_number(
+    key: str, value: float | str, shown: str, tmp_path: Path
+) -> None:
+    path = write_norm_model(tmp_path / "norm.gguf", key, value)
+    expect_refusal(path, f"norm epsilon '{key}' is {re.escape(shown)}, not a positive number")
+    assert validate_gguf(write_norm_model(tmp_path / "fine.gguf", key, 1e-6)).metadata[key] > 0
 
 
 # --- the real starter model ----------------------------------------------------------------------

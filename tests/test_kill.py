@@ -26,6 +26,7 @@ from app.core.embedder import Embedder
 from app.core.engine.client import EngineClient
 from app.core.engine.protocol import ChatMessage, LoadModel, SamplingParams
 from app.core.errors import EngineCrashedError
+from app.core.gguf_header import GGUFFormatError, validate_gguf
 from app.core.paths import DataPaths
 from app.core.service import CadreService, ReplyChunk
 from app.core.tasks import run_job
@@ -80,8 +81,11 @@ def test_kill_9_during_a_streamed_reply_loses_no_completed_message(
 def test_a_gguf_that_aborts_llama_cpp_takes_down_only_the_worker(
     tmp_path: Path, tiny_model: Path
 ) -> None:
-    """A NaN norm epsilon passes every header check and trips an assertion (abort) in llama.cpp."""
+    """A NaN norm epsilon trips an assertion (abort) in llama.cpp. The validator refuses it now, so
+    the engine is driven below it here: this stands for any abort the validator does not foresee."""
     hostile = write_tiny_llama(tmp_path / "aborts.gguf", rms_eps=float("nan"))
+    with pytest.raises(GGUFFormatError, match="norm epsilon"):
+        validate_gguf(hostile)  # what the app does before every load
     engine = EngineClient(log_path=tmp_path / "worker.log")
     hello = [ChatMessage("user", "hello")]
     try:

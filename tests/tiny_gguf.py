@@ -44,8 +44,8 @@ def write_tiny_llama(
     seed: int = 0,
     rms_eps: float = 1e-5,
 ) -> Path:
-    """``rms_eps`` below zero or NaN makes a file that passes validation but aborts llama.cpp at the
-    first token (GGML_ASSERT): a hostile model for the crash tests."""
+    """``rms_eps`` below zero or NaN makes a file that aborts llama.cpp at the first token
+    (GGML_ASSERT): a hostile model for the crash tests, which the validator refuses."""
     tokens, scores, types = _vocab()
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name("tiny-test-llama")

@@ -3,7 +3,8 @@
 :func:`read_gguf_header` reads the header and metadata only: a model's architecture, layer count, context
 length and chat template, learnt before the file is handed to llama.cpp. :func:`validate_gguf` also reads
 the tensor table and checks what llama.cpp checks when it opens the file (shapes, types, the place of
-every tensor's data), so that a truncated or damaged file gets a clear message instead of a crash.
+every tensor's data) and the norm epsilons it trusts and later aborts on, so that a truncated, damaged
+or hostile file gets a clear message instead of a crash.
 Large arrays (the tokenizer's vocabulary) are skipped, not kept: only their length is recorded.
 Nothing is copied out of the memory map but the small values kept.
 """
@@ -274,6 +275,23 @@ def _alignment(reader: _Reader, header: GGUFHeader) -> int:
     return value
 
 
+def _is_norm_epsilon(key: str) -> bool:
+    return key.endswith("_epsilon") and ".attention." in key
+
+
+def _check_norm_epsilons(reader: _Reader, header: GGUFHeader) -> None:
+    """A NaN, infinite, zero or negative norm epsilon passes llama.cpp's loader, then aborts it."""
+    for key, value in header.metadata.items():
+        if not _is_norm_epsilon(key):
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value <= 0:
+            shown = f"{value:g}" if isinstance(value, float) else repr(value)[:40]
+            raise reader.fail(
+                f"is damaged: its norm epsilon {_label(key)} is {shown}, not a positive number."
+            )
+
+
 def _tensor_error(reader: _Reader, name: str, detail: str) -> GGUFFormatError:
     return reader.fail(f"is damaged: tensor {_label(name)} {detail}.")
 
@@ -352,6 +370,7 @@ def _check_layout(reader: _Reader, header: GGUFHeader, alignment: int) -> None:
 def _validate(reader: _Reader) -> GGUFHeader:
     header = _parse(reader)
     alignment = _alignment(reader, header)
+    _check_norm_epsilons(reader, header)
     header.tensors = _read_tensor_table(reader, header.tensor_count)
     header.data_offset = _align(reader.pos, alignment)
     _check_layout(reader, header, alignment)
