@@ -74,7 +74,7 @@ def test_the_specialists_window_downloads_shows_progress_and_removes(
     window = ChatWindow(service)
     qtbot.addWidget(window)
     dialog = window.open_specialists()
-    qtbot.waitUntil(lambda: len(dialog.cards) >= 6)
+    qtbot.waitUntil(lambda: len(dialog.cards) >= 6, timeout=15_000)
     card = dialog.cards["code"]
     assert card.state.text() == "Not installed" and "Licence: qwen-research" in card.licence.text()
     assert "2.1 GB download" in card.model.text() and "Fits: " in card.fit.text()
@@ -82,9 +82,9 @@ def test_the_specialists_window_downloads_shows_progress_and_removes(
     assert "free" in dialog.memory_label.text()
     card.download_button.click()
     qtbot.waitUntil(lambda: card.cancel_button.isVisible() and card.bar.isVisible())
-    qtbot.waitUntil(lambda: card.state.text() == "Downloading")
+    qtbot.waitUntil(lambda: card.state.text() == "Downloading", timeout=15_000)
     qtbot.waitUntil(lambda: window.specialists.findData("code") >= 0, timeout=15_000)
-    qtbot.waitUntil(lambda: card.state.text() == "Installed")
+    qtbot.waitUntil(lambda: card.state.text() == "Installed", timeout=15_000)
     assert card.detail.text() == "Downloaded and verified." and not card.bar.isVisible()
     assert card.download_button.text() == "Check for update" and card.remove_button.isVisible()
 

@@ -167,6 +167,7 @@ class SpecialistCard(QFrame):
         removable = state in ("installed", "partly downloaded")
         user_added = status is not None and status.user_added
         self.remove_button.setVisible((removable or user_added) and not self.downloading)
+        self.detail.setVisible(bool(self.detail.text()))  # no empty line under a quiet card
 
 
 def _fit_tooltip(status: SpecialistStatus) -> str:
