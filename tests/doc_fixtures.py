@@ -32,6 +32,15 @@ def write_pdf(
     return path
 
 
+def write_odd_encoding_pdf(path: Path, text: str) -> Path:
+    """A one-page PDF whose font names an encoding pypdf does not know: it reads the text with
+    its standard encoding and logs "Advanced encoding ... not implemented" (with the whole table)."""
+    data = write_pdf(path, [text]).read_bytes()
+    assert data.count(b"/WinAnsiEncoding") == 1
+    path.write_bytes(data.replace(b"/WinAnsiEncoding", b"/CadreOddEncodin"))  # same length
+    return path
+
+
 def write_drawing_pdf(path: Path) -> Path:
     """A page with shapes and no text layer, as a scanner's output looks to a text extractor."""
     pdf = FPDF()

@@ -7,6 +7,8 @@ import json
 import os
 import pickle
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from app.core.documents.extract import (
     is_supported,
 )
 from app.core.errors import CadreError
-from tests.doc_fixtures import write_docx, write_drawing_pdf, write_pdf
+from tests.doc_fixtures import write_docx, write_drawing_pdf, write_odd_encoding_pdf, write_pdf
 
 
 def only_text(doc: ExtractedDocument) -> str:
@@ -222,6 +224,32 @@ def test_truncated_pdf(tmp_path: Path) -> None:
     path = tmp_path / "cut.pdf"
     path.write_bytes(whole[: len(whole) // 3])
     assert skip_reason(path).startswith("damaged PDF: ")
+
+
+def test_pdf_oddities_log_nothing_and_failures_still_give_a_reason(tmp_path: Path) -> None:
+    """pypdf logs what it works around at ERROR, which Python prints on stderr when no handler is
+    set up: indexing odd PDFs flooded the terminal. A fresh interpreter, as the CLI has."""
+    odd = write_odd_encoding_pdf(tmp_path / "odd.pdf", "Readable despite its font.")
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7\n1 0 obj garbage \x00\x01\x02")
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from app.core.documents.extract import SkippedFileError, extract\n"
+        "print(extract(Path(sys.argv[1])).blocks[0].text)\n"
+        "try:\n    extract(Path(sys.argv[2]))\n"
+        "except SkippedFileError as exc:\n    print(exc.reason)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(odd), str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert run.stderr == ""
+    text, reason = run.stdout.splitlines()
+    assert text == "Readable despite its font."
+    assert reason.startswith("damaged PDF: ")
 
 
 def test_pdf_without_a_text_layer(tmp_path: Path) -> None:

@@ -183,7 +183,7 @@ def _read_pdf(data: bytes, suffix: str) -> list[TextBlock]:
     every page fails is damaged."""
     from pypdf import PdfReader
 
-    logging.getLogger("pypdf").setLevel(logging.ERROR)  # it logs a warning for every oddity
+    _quiet_pypdf()
     with parsing("PDF"):
         reader = PdfReader(io.BytesIO(data))
         _unlock(reader)
@@ -202,6 +202,17 @@ def _read_pdf(data: bytes, suffix: str) -> list[TextBlock]:
     if failure is not None and not blocks:
         raise failure
     return blocks
+
+
+def _quiet_pypdf() -> None:
+    """pypdf logs every oddity it works around, some at ERROR with whole encoding tables in them
+    ("Advanced encoding ... not implemented"): noise to the user, flooding stderr while indexing.
+    What it cannot work around it raises, and that still becomes the file's skip reason."""
+    logger = logging.getLogger("pypdf")
+    logger.setLevel(logging.CRITICAL)
+    logger.propagate = False
+    if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+        logger.addHandler(logging.NullHandler())  # else Python's last-resort handler prints it
 
 
 def _unlock(reader: PdfReader) -> None:
