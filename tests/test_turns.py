@@ -169,6 +169,19 @@ def test_a_rerun_with_a_missing_specialist_deletes_nothing(service: CadreService
     assert service.conversations.messages(conversation.id)[-1].id == reply.id
 
 
+def test_regenerating_with_a_removed_specialist_deletes_nothing(
+    service: CadreService, paths: DataPaths
+) -> None:
+    conversation = service.conversations.create("")
+    reply = ask(service, conversation.id, SQL_QUESTION)
+    assert reply.specialist_id == "tiny-coder"
+    (paths.data / "specialists" / "tiny-coder.toml").unlink()
+    service.catalog.reload()
+    with pytest.raises(CadreError):
+        service.turns.drop_reply(conversation.id, reply.id)
+    assert service.conversations.messages(conversation.id)[-1].id == reply.id
+
+
 def test_edit_drops_the_message_and_what_followed_then_sends_the_new_text(
     service: CadreService,
 ) -> None:
