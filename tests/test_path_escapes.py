@@ -1,7 +1,8 @@
 """Names that become paths cannot escape the data folder: hub repository ids, file names and
 revisions (from the command line or a manifest), specialist ids, and symbolic links planted where
-Cadre writes its models. Each is refused with a clear message before anything is fetched or written,
-and nothing outside the data folder changes."""
+Cadre writes its models (downloads, and the built-in model assembled from its package). Each is
+refused with a clear message before anything is fetched or written, and nothing outside the data
+folder changes."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core.catalog import Catalog
+from app.core.catalog import Catalog, CatalogEntry, InstallState
 from app.core.downloads.transfer import PartialFile
+from app.core.embedded import prepare_model
 from app.core.errors import CadreError
 from app.core.paths import DataPaths
 from app.core.service import CadreService
@@ -203,3 +205,40 @@ def test_removing_a_model_that_is_a_link_removes_the_link_only(
     installer.remove(installer.plan_removal("code"))
     assert not entry.model_path.is_symlink()
     assert outside.read_bytes() == tiny_model.read_bytes()
+
+
+@pytest.fixture
+def starter(paths: DataPaths) -> CatalogEntry:
+    """The built-in starter, not yet assembled from its package."""
+    entry = Catalog(paths).entry("starter")
+    assert entry.state is InstallState.EMBEDDED
+    assert entry.model_path.parents[2] == paths.models  # where prepare_model's check starts
+    return entry
+
+
+@posix_only
+def test_a_linked_partial_file_of_the_built_in_model_is_refused(
+    starter: CatalogEntry, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    starter.model_path.parent.mkdir(parents=True)
+    partial = starter.model_path.with_name(starter.model_path.name + ".partial")
+    for planted in (partial, starter.model_path):
+        planted.symlink_to(victim if planted == partial else tmp_path / "nowhere.gguf")
+        with pytest.raises(CadreError, match="symbolic link"):
+            run_job(prepare_model(starter))
+        assert victim.read_text() == "precious"  # not overwritten by the assembled model
+        planted.unlink()
+
+
+@posix_only
+def test_a_linked_folder_leading_the_built_in_model_out_is_refused(
+    starter: CatalogEntry, paths: DataPaths, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (paths.models / "pypi").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(CadreError, match="leads outside"):
+        run_job(prepare_model(starter))
+    assert list(elsewhere.rglob("*")) == []

