@@ -102,7 +102,7 @@ def test_rerunning_a_routed_reply_teaches_the_router(service: CadreService) -> N
     )
     assert again is not None and again.specialist_id == "tiny"
     assert again.route is not None and again.route.forced
-    assert again.route.reason == "re-run with Tiny, chosen by you"
+    assert again.route.reason == "chosen by you (re-run with Tiny)"
     assert any("Teaching the router" in getattr(e, "message", "") for e in events)
     assert service.routing._corrections.all() == [(SQL_QUESTION, "tiny", "general")]
     learnt = service.routing.route(SQL_QUESTION)

@@ -82,7 +82,7 @@ class Turns:
             self._service.catalog.require_ready(reply.specialist_id)
             return Retry(conversation_id, question, reply.specialist_id, reply.route, teach=False)
         manifest = self._service.catalog.require_ready(specialist_id).manifest
-        reason = f"re-run with {manifest.name}, chosen by you"
+        reason = f"chosen by you (re-run with {manifest.name})"  # as the router words it
         route = RouteRecord(specialist_id, manifest.domain, 1.0, "", reason, forced=True)
         routed = reply.route is not None and not reply.route.forced  # a manual pick teaches nothing
         return Retry(conversation_id, question, specialist_id, route, teach=routed)
