@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from collections.abc import Iterator
@@ -10,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from app.core.engine.client import EngineClient
-from app.core.engine.protocol import ChatMessage, GenerationStats, LoadModel, SamplingParams
+from app.core.engine.protocol import (
+    ChatMessage,
+    Generate,
+    GenerationStats,
+    LoadModel,
+    SamplingParams,
+)
 from app.core.errors import CadreError, EngineCrashedError
 from app.core.gguf_header import GGUFFormatError
 from app.core.tasks import CancelToken
@@ -113,6 +120,20 @@ def test_abandoned_stream_does_not_leak_into_the_next(
     stream.close()
     _, stats = run(engine, [ChatMessage("user", "the")])
     assert stats.completion_tokens <= GREEDY.max_tokens
+
+
+def test_a_failure_left_from_an_earlier_request_is_ignored_and_logged(
+    engine: EngineClient, tiny_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    load(engine, tiny_model)
+    expected, _ = run(engine, [ChatMessage("user", "hello")])  # request 1
+    assert engine._conn is not None  # on the real pipe, a request 1 that fails after it ended:
+    engine._conn.send(Generate(1, (ChatMessage("user", "hello world " * 400),), GREEDY))
+    with caplog.at_level(logging.WARNING, logger="app.core.engine.client"):
+        text, stats = run(engine, [ChatMessage("user", "hello")])  # request 2
+    assert text == expected and stats.finish_reason in ("stop", "length")
+    assert "failure of earlier engine request 1" in caplog.text
+    assert "too long" in caplog.text
 
 
 def test_worker_crash_is_reported_and_the_next_request_recovers(

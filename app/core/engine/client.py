@@ -7,6 +7,7 @@ request starts a fresh worker and reloads the model that was loaded.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import threading
 from collections.abc import Generator, Sequence
@@ -37,6 +38,7 @@ from app.core.errors import (
 from app.core.tasks import CancelToken
 
 POLL_S = 0.05
+log = logging.getLogger(__name__)
 
 
 class EngineBugError(Exception):
@@ -147,11 +149,13 @@ class EngineClient:
             try:
                 while True:
                     event = self._receive(conn, cancel)
+                    if _is_stale(event, request_id):
+                        continue
                     finished = _ends(event, request_id)
                     _raise_if_failed(event)
-                    if isinstance(event, TokenBatch) and event.request_id == request_id:
+                    if isinstance(event, TokenBatch):
                         yield event.text
-                    elif isinstance(event, Finished) and event.request_id == request_id:
+                    elif isinstance(event, Finished):
                         return event.stats
             finally:
                 if not finished and self._conn is conn:
@@ -177,6 +181,16 @@ class EngineClient:
                     self._process.join(timeout=5)
             self._discard_worker()
             self._loaded = None
+
+
+def _is_stale(event: Any, request_id: int) -> bool:
+    """Left over from an earlier request: ignored, even a failure (it is not this request's)."""
+    stale_id = getattr(event, "request_id", request_id)
+    if stale_id == request_id:
+        return False
+    if isinstance(event, Failed):
+        log.warning("Ignored the failure of earlier engine request %d: %s", stale_id, event.message)
+    return True
 
 
 def _ends(event: Any, request_id: int) -> bool:
