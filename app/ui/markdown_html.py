@@ -11,9 +11,10 @@ is still streaming already renders as one.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from markdown_it.token import Token
 
 SAFE_SCHEMES = ("http://", "https://")
+_FENCE_OPEN = re.compile(r"(`{3,}|~{3,})([^\n]*)\n")
+_NEWLINE = re.compile(r"\r\n?|\n")  # what markdown-it counts as a line break
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,44 @@ def render_markdown(text: str, colours: Colours, copy_href: Callable[[int], str]
     return Rendered(body, tuple(env["code"]))
 
 
+def warm_up() -> None:
+    """Import and build what the first reply needs (~0.2 s: markdown-it, a lexer, the styles), so
+    that its first flush does not stall the window. Meant for a background thread."""
+    _parser()
+    for colours in (LIGHT, DARK):
+        highlight_lines("x = 1", "python", colours)
+
+
+def settled_length(text: str) -> int:
+    """How much of a streaming ``text`` is complete top-level blocks that more text cannot change:
+    everything before its last block, when that block starts on a complete line (a partial line
+    such as ``#`` may still turn out to be something else). The rest is the tail to re-render."""
+    starts = [
+        token.map[0]
+        for token in _parser().parse(text)
+        if token.level == 0 and token.nesting >= 0 and token.map is not None
+    ]
+    line_starts = [0] + [match.end() for match in _NEWLINE.finditer(text)]
+    complete = len(line_starts) - 1  # lines that end in a newline
+    last = next((line for line in reversed(starts) if 0 < line < complete), 0)
+    return line_starts[last]
+
+
+def open_fence(text: str) -> tuple[str, str] | None:
+    """``(marker, language)`` when ``text`` starts with a whole fence-opening line at column 0."""
+    match = _FENCE_OPEN.match(text)
+    if match is None or (match.group(1)[0] == "`" and "`" in match.group(2)):
+        return None
+    return match.group(1), fence_language(match.group(2))
+
+
+def closes_fence(line: str, marker: str) -> bool:
+    """Whether ``line`` closes a fence opened with ``marker`` (CommonMark's rule)."""
+    body = line.rstrip(" \t\r")
+    fence = body.lstrip(" ")
+    return len(body) - len(fence) <= 3 and len(fence) >= len(marker) and set(fence) == {marker[0]}
+
+
 def safe_link(url: str) -> bool:
     """Whether a link in model output may open: http(s) only, never file:, javascript: or ours."""
     return url.strip().lower().startswith(SAFE_SCHEMES)
@@ -110,45 +151,96 @@ def _parser() -> MarkdownIt:
 def _fence(renderer: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     token = tokens[idx]
     code = token.content.removesuffix("\n")
-    language = token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
+    language = fence_language(token.info)
     env["code"].append(code)
     colours: Colours = env["colours"]
-    href = html.escape(env["copy_href"](len(env["code"]) - 1))
+    header = code_header(language, env["copy_href"](len(env["code"]) - 1), colours)
+    lines = highlight_lines(code, language, colours).lines
+    return header + code_lines(lines, colours) + code_end(colours)
+
+
+def fence_language(info: str) -> str:
+    return info.strip().split(maxsplit=1)[0] if info.strip() else ""
+
+
+# A code block is a header paragraph and one <pre> per line, all shaded: no table, so a block
+# that is still streaming can grow by whole lines (see app.ui.live_reply).
+def code_header(language: str, href: str, colours: Colours) -> str:
     label = html.escape(language) if language else "code"
-    line = f"1px solid {colours.code_border}"
-    header = f'bgcolor="{colours.code_header_background}" style="border-top:{line}; font-size:small'
     return (
-        '<table width="100%" cellspacing="0" cellpadding="6" border="0"'
-        ' style="border-collapse:collapse">'
-        f'<tr><td {header}; border-left:{line}; color:{colours.muted}">{label}</td>'
-        f'<td align="right" {header}; border-right:{line}"><a href="{href}">Copy</a></td></tr>'
-        f'<tr><td colspan="2" bgcolor="{colours.code_background}" style="border:{line}">'
-        f"<pre>{highlight(code, language, colours)}</pre></td></tr></table>\n"
+        f'<p style="background-color:{colours.code_header_background}; margin-top:10px;'
+        f' margin-bottom:0px; text-indent:8px; font-size:small">'
+        f'<span style="color:{colours.muted}">{label}</span>'
+        f' &nbsp;·&nbsp; <a href="{html.escape(href)}">Copy</a></p>'
     )
 
 
-def highlight(code: str, language: str, colours: Colours) -> str:
-    """``code`` as escaped HTML with inline colour spans; plain when the language is unknown."""
+def code_lines(lines: Sequence[str], colours: Colours) -> str:
+    style = (
+        f"background-color:{colours.code_background}; margin-top:0px; margin-bottom:0px;"
+        " text-indent:8px"
+    )
+    return "".join(f'<pre style="{style}">{line or " "}</pre>' for line in lines)
+
+
+def code_end(colours: Colours) -> str:
+    """A thin shaded strip under the last line, so the block does not end flush on its text."""
+    return (
+        f'<p style="background-color:{colours.code_background}; margin-top:0px;'
+        f' margin-bottom:10px; font-size:3pt">&nbsp;</p>'
+    )
+
+
+@dataclass(frozen=True)
+class Highlighted:
+    lines: tuple[str, ...]  # each line as escaped HTML with inline colour spans
+    restarts: tuple[int, ...]  # lines where lexing may start afresh (see _restart)
+
+
+@lru_cache(maxsize=256)
+def highlight_lines(code: str, language: str, colours: Colours) -> Highlighted:
+    """``code`` line by line, coloured by Pygments (plain when the language is unknown). Cached:
+    a theme switch or a finished turn renders the same blocks again."""
     lexer = _lexer(language.lower()) if language else None
     if lexer is None:
-        return html.escape(code, quote=False)
-    parts: list[str] = []
-    for style, value in _merged(lexer.get_tokens(code), colours.pygments_style):
-        escaped = html.escape(value, quote=False)
-        parts.append(f'<span style="{style}">{escaped}</span>' if style else escaped)
-    return "".join(parts)
+        lines = tuple(html.escape(line, quote=False) for line in code.split("\n"))
+        return Highlighted(lines, tuple(range(len(lines))))
+    runs, restarts = _runs(lexer.get_tokens(code), colours.pygments_style)
+    coloured: list[str] = [""]
+    for style, value in runs:
+        for number, piece in enumerate(value.split("\n")):
+            if number:
+                coloured.append("")
+            if piece:
+                escaped = html.escape(piece, quote=False)
+                coloured[-1] += f'<span style="{style}">{escaped}</span>' if style else escaped
+    return Highlighted(tuple(coloured), tuple(restarts))
 
 
-def _merged(tokens: Any, style_name: str) -> list[tuple[str, str]]:
-    """Runs of tokens with the same look joined, so a block has few spans to parse."""
+def _runs(tokens: Any, style_name: str) -> tuple[list[tuple[str, str]], list[int]]:
+    """Runs of tokens with the same look joined (fewer spans for Qt to parse), and the restart
+    lines: those that begin with a fresh token at column 0 that is not part of a string or a
+    comment. Lexing from such a line colours what follows as lexing from the top would, so a
+    block that is streaming need not be lexed whole again for each new line."""
+    from pygments.token import Comment, String
+
     runs: list[tuple[str, str]] = []
+    restarts: list[int] = []
+    line, at_start = 0, True
     for token_type, value in tokens:
+        if not value:
+            continue
+        literal = token_type in String or token_type in Comment
+        if at_start and not value[0].isspace() and not literal:
+            restarts.append(line)
+        line += value.count("\n")
+        at_start = value.endswith("\n")
         style = "" if value.isspace() else _span_style(style_name, token_type)
         if runs and runs[-1][0] == style:
             runs[-1] = (style, runs[-1][1] + value)
         else:
             runs.append((style, value))
-    return runs
+    return runs, restarts
 
 
 @cache

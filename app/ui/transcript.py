@@ -10,17 +10,21 @@ theme switch (from the first item).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 
 from PySide6.QtCore import QEvent, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QTextBlockFormat, QTextCharFormat
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtGui import QTextCursor as Cursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from app.core.documents.grounding import Source
 from app.core.storage import StoredMessage
-from app.core.tasks import ReplyTidier
-from app.ui.markdown_html import DARK, LIGHT, Colours, safe_link
+from app.core.tasks import CancelToken, ReplyTidier
+from app.ui.live_reply import LiveRender, insert_html
+from app.ui.markdown_html import DARK, LIGHT, Colours, safe_link, warm_up
+from app.ui.runner import JobRunner
 from app.ui.theme import is_dark
 from app.ui.transcript_items import (
     ACTION_SCHEME,
@@ -29,12 +33,17 @@ from app.ui.transcript_items import (
     NoteItem,
     ReplyItem,
     UserItem,
+    copy_code_href,
     item_html,
+    reply_header,
+    reply_header_html,
     stored_items,
-    top_margin,
+    user_header,
 )
 
 FLUSH_INTERVAL_MS = 40
+WARM_UP_DELAY_MS = 500  # after start-up, not competing with it
+log = logging.getLogger(__name__)
 ACTIONS = ("edit", "regenerate", "route")  # emitted as action_requested(action, message_id)
 
 
@@ -59,7 +68,13 @@ class TranscriptView(QTextBrowser):
         self._live: ReplyItem | None = None  # the reply being written
         self._turn_start: int | None = None  # index of the live turn's user item
         self._replies = 0
+        self._painter = LiveRender(lambda n: "")
         self._dark = self._is_dark()
+        self._warm = JobRunner("transcript", max_threads=1, parent=self)
+        QTimer.singleShot(WARM_UP_DELAY_MS, self, self._warm_up)
+
+    def _warm_up(self) -> None:
+        self._warm.start(_warm_up_job, failed=_log_failure)
 
     # -- a live turn ----------------------------------------------------------------------------
 
@@ -72,6 +87,8 @@ class TranscriptView(QTextBrowser):
         self._tidy = ReplyTidier()
         self._replies += 1
         self._live = ReplyItem(f"live-{self._replies}", speaker)
+        key = self._live.key
+        self._painter = LiveRender(lambda n: copy_code_href(key, n))
         self._append(self._live)
         self._timer.start()
 
@@ -79,15 +96,22 @@ class TranscriptView(QTextBrowser):
         self._pending.append(text)
 
     def flush(self) -> None:
-        """Paint what arrived since the last flush: the live reply's Markdown, re-rendered."""
+        """Paint what arrived since the last flush: the live reply's tail, re-rendered."""
         if not self._pending:
             return
         text = self._tidy.feed("".join(self._pending))
         self._pending.clear()
         self.reply_text += text
-        if text and self._live is not None and self._live in self._items:
-            self._live.markdown = self.reply_text
-            self._render_from(self._items.index(self._live))
+        live = self._live
+        if not text or live is None or live not in self._items:
+            return
+        live.markdown = self.reply_text
+        if self._items[-1] is live:
+            with self._following():
+                self._painter.update(self.document(), live.markdown, self._colours())
+            live.code = self._painter.code
+        else:  # something was added after it: paint it and what follows afresh
+            self._render_from(self._items.index(live))
 
     def add_note(self, text: str) -> None:
         """A small grey line: why the reply went where it went."""
@@ -97,30 +121,41 @@ class TranscriptView(QTextBrowser):
         """The live reply's footer: its sources, Copy, and ``footer`` (figures, or "Stopped.")."""
         self.flush()
         self._timer.stop()
-        self._append(FooterItem(self._live, footer, tuple(sources)))
-        self._live = None
+        live, self._live = self._live, None
+        self._append(FooterItem(live, footer, tuple(sources)))
 
     def finish_turn(
         self, user: StoredMessage, reply: StoredMessage | None, speaker: Callable[[str], str]
     ) -> None:
-        """Re-render the live turn from its stored messages, so its links carry their ids; the
-        live routing notes stay as they were (they may say more than the stored reason)."""
-        start = self._turn_start
-        if start is None:
+        """Give the live turn its stored ids, so its links work: the user's Edit, the reply's
+        chip and Regenerate. What is already painted stays, unless the stored text differs."""
+        start, self._turn_start = self._turn_start, None
+        if start is None or not isinstance(self._items[start], UserItem):
             return
-        live = self._items[start:]
-        items: list[Item] = [UserItem(user.content, user.id)]
-        items += [item for item in live if isinstance(item, NoteItem)]
-        if reply is not None:
-            stored = stored_items(
-                reply, speaker(reply.specialist_id), footer_for(reply), source_links(reply)
-            )
-            items += [item for item in stored if not isinstance(item, NoteItem)]
-        else:
-            items += [item for item in live if isinstance(item, ReplyItem | FooterItem)]
-        self._items[start:] = items
-        self._turn_start = None
-        self._render_from(start)
+        self._items[start] = asked = UserItem(user.content, user.id)
+        self._swap_header(start, user_header(asked, self._colours()))
+        if reply is None:
+            return
+        footer = FooterItem(None, footer_for(reply), tuple(source_links(reply)))
+        index = self._last_reply()
+        live = self._items[index] if index is not None and index > start else None
+        if not isinstance(live, ReplyItem) or live.markdown != reply.content:
+            notes = [item for item in self._items[start:] if isinstance(item, NoteItem)]
+            footer.reply = ReplyItem(reply.id, speaker(reply.specialist_id), reply.content)
+            footer.reply.message_id, footer.reply.route = reply.id, reply.route
+            self._items[start + 1 :] = [*notes, footer.reply, footer]
+            self._render_from(start + 1)
+            return
+        live.message_id, live.route = reply.id, reply.route
+        live.speaker = speaker(reply.specialist_id)
+        self._swap_header(self._items.index(live), reply_header(live, self._colours()))
+        footer.reply = live
+        self._items[self._items.index(live) + 1 :] = [footer]
+        self._render_from(len(self._items) - 1)
+
+    def _last_reply(self) -> int | None:
+        indexes = [i for i, item in enumerate(self._items) if isinstance(item, ReplyItem)]
+        return indexes[-1] if indexes else None
 
     # -- whole conversations --------------------------------------------------------------------
 
@@ -167,23 +202,48 @@ class TranscriptView(QTextBrowser):
         return None
 
     def _render_from(self, index: int) -> None:
-        bar = self.verticalScrollBar()
-        following = bar.value() >= bar.maximum() - 4  # keep the end in view, if it was
+        """Replace items ``index``.. in the document (everything after them is theirs)."""
         colours = self._colours()
         regenerate = self._regenerable()
         cursor = Cursor(self.document())
-        cursor.beginEditBlock()  # one layout pass for the whole change
-        if index < len(self._starts):
-            cursor.setPosition(self._starts[index])
-            cursor.movePosition(Cursor.MoveOperation.End, Cursor.MoveMode.KeepAnchor)
-            cursor.removeSelectedText()
-        del self._starts[index:]
-        for position in range(index, len(self._items)):
-            item = self._items[position]
-            self._starts.append(cursor.position())
-            _open_block(cursor, top_margin(item))
-            cursor.insertHtml(item_html(item, colours, position == regenerate))
-        cursor.endEditBlock()
+        with self._following():
+            cursor.beginEditBlock()  # one layout pass for the whole change
+            if index < len(self._starts):
+                cursor.setPosition(self._starts[index])
+                cursor.movePosition(Cursor.MoveOperation.End, Cursor.MoveMode.KeepAnchor)
+                cursor.removeSelectedText()
+            cursor.movePosition(Cursor.MoveOperation.End)
+            del self._starts[index:]
+            for position in range(index, len(self._items)):
+                item = self._items[position]
+                self._starts.append(cursor.position())
+                if item is self._live:  # painted in pieces, so that flushes replace only its tail
+                    insert_html(cursor, reply_header_html(item, colours))
+                    self._painter.insert(cursor, item.markdown, colours)
+                    item.code = self._painter.code
+                else:
+                    insert_html(cursor, item_html(item, colours, position == regenerate))
+            cursor.endEditBlock()
+
+    def _swap_header(self, index: int, header: str) -> None:
+        """Replace the first line of item ``index`` (its header) with ``header``, in place."""
+        start = self._starts[index]
+        block = self.document().findBlock(start + 1 if start else 0)
+        cursor = Cursor(block)
+        cursor.movePosition(Cursor.MoveOperation.EndOfBlock, Cursor.MoveMode.KeepAnchor)
+        before = self.document().characterCount()
+        cursor.insertHtml(header)
+        shift = self.document().characterCount() - before
+        self._starts[index + 1 :] = [position + shift for position in self._starts[index + 1 :]]
+        if self._live is not None:
+            self._painter.tail_start += shift
+
+    @contextmanager
+    def _following(self) -> Iterator[None]:
+        """Keep the end of the transcript in view while it changes, if it was in view."""
+        bar = self.verticalScrollBar()
+        following = bar.value() >= bar.maximum() - 4
+        yield
         if following:
             bar.setValue(bar.maximum())
 
@@ -235,16 +295,14 @@ class TranscriptView(QTextBrowser):
         }
 
 
-def _open_block(cursor: Cursor, margin: int) -> None:
-    """Start an item on a block of its own (reusing the empty one a table leaves behind), with
-    plain formats: a new block would otherwise inherit the list or heading it follows."""
-    block = QTextBlockFormat()
-    block.setTopMargin(margin)
-    if cursor.position() == 0 or cursor.block().length() == 1:
-        cursor.setBlockFormat(block)
-        cursor.setBlockCharFormat(QTextCharFormat())
-    else:
-        cursor.insertBlock(block, QTextCharFormat())
+def _warm_up_job(token: CancelToken) -> Generator[None, None, None]:
+    warm_up()
+    yield from ()
+
+
+def _log_failure(exc: BaseException) -> None:
+    """The renderer's warm-up failed: the first reply will meet the same error and report it."""
+    log.warning("transcript warm-up failed: %r", exc)
 
 
 def footer_for(message: StoredMessage) -> str:

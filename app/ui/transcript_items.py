@@ -16,6 +16,8 @@ from app.ui.markdown_html import Colours, render_markdown
 
 ACTION_SCHEME = "cadre"
 PICKED_PREFIX = "chosen by you"  # the router's reason when the user named the specialist
+_HEADER = 'style="margin-top:14px; margin-bottom:4px"'  # turns stand apart
+_CLOSE = "margin-top:2px; margin-bottom:2px;"  # notes and footers stay close to their reply
 
 
 @dataclass(eq=False)
@@ -53,11 +55,6 @@ def action_href(action: str, *parts: str) -> str:
     return f"{ACTION_SCHEME}:{'/'.join((action, *parts))}"
 
 
-def top_margin(item: Item) -> int:
-    """Space above an item: turns stand apart, a reply's notes and footer stay close to it."""
-    return 14 if isinstance(item, UserItem | ReplyItem) else 2
-
-
 def item_html(item: Item, colours: Colours, regenerate: bool = False) -> str:
     """``regenerate``: the footer of the conversation's last reply offers Regenerate."""
     if isinstance(item, UserItem):
@@ -70,25 +67,38 @@ def item_html(item: Item, colours: Colours, regenerate: bool = False) -> str:
 
 
 def _user_html(item: UserItem, colours: Colours) -> str:
+    body = html.escape(item.text).replace("\n", "<br>")
+    return f"<p {_HEADER}>{user_header(item, colours)}</p><p>{body}</p>"
+
+
+def user_header(item: UserItem, colours: Colours) -> str:
+    """The line above a user message, as inline HTML (the view may swap it in place)."""
     edit = ""
     if item.message_id:
         edit = f' &nbsp;<a href="{action_href("edit", item.message_id)}">Edit</a>'
-    body = html.escape(item.text).replace("\n", "<br>")
-    return (
-        f'<p><b style="color:{colours.user}">You</b><span style="font-size:small">{edit}</span></p>'
-        f"<p>{body}</p>"
-    )
+    return f'<b style="color:{colours.user}">You</b><span style="font-size:small">{edit}</span>'
 
 
 def _reply_html(item: ReplyItem, colours: Colours) -> str:
+    rendered = render_markdown(item.markdown, colours, lambda n: copy_code_href(item.key, n))
+    item.code = rendered.code
+    return reply_header_html(item, colours) + rendered.html
+
+
+def reply_header_html(item: ReplyItem, colours: Colours) -> str:
+    return f"<p {_HEADER}>{reply_header(item, colours)}</p>"
+
+
+def reply_header(item: ReplyItem, colours: Colours) -> str:
+    """The speaker, and once the reply is stored, its routing chip (inline HTML)."""
     header = f'<b style="color:{colours.assistant}">{html.escape(item.speaker)}</b>'
     if item.message_id:
         header += " &nbsp;" + _chip(item.message_id, item.route, colours)
-    rendered = render_markdown(
-        item.markdown, colours, lambda n: action_href("copy-code", item.key, str(n))
-    )
-    item.code = rendered.code
-    return f"<p>{header}</p>{rendered.html}"
+    return header
+
+
+def copy_code_href(key: str, number: int) -> str:
+    return action_href("copy-code", key, str(number))
 
 
 def _chip(message_id: str, route: RouteRecord | None, colours: Colours) -> str:
@@ -132,7 +142,7 @@ def _footer_html(item: FooterItem, colours: Colours, regenerate: bool) -> str:
 
 
 def _small(inner: str, colours: Colours) -> str:
-    return f'<p style="color:{colours.muted}; font-size:small">{inner}</p>'
+    return f'<p style="{_CLOSE} color:{colours.muted}; font-size:small">{inner}</p>'
 
 
 def stored_items(
