@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python bench/downloads.py
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/peak_memory.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui.py
 
 # The installable app for this OS in dist/Cadre (PyInstaller onedir; see packaging/README.md),
