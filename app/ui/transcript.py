@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 from app.core.documents.grounding import Source
 from app.core.storage import StoredMessage
 from app.core.tasks import CancelToken, ReplyTidier
+from app.core.units import human_bytes
 from app.ui.live_reply import LiveRender, insert_html
 from app.ui.markdown_html import DARK, LIGHT, Colours, safe_link, warm_up
 from app.ui.runner import JobRunner
@@ -312,6 +313,7 @@ def footer_for(message: StoredMessage) -> str:
     return (
         f"{t.completion_tokens} tokens · {t.decode_tokens_per_s:.1f} tokens/s · "
         f"first token {t.ttft_ms / 1000:.2f} s"
+        + (f" · peak {human_bytes(t.peak_memory_bytes)}" if t.peak_memory_bytes else "")
         + (" · stopped" if message.finish_reason == "cancelled" else "")
     )
 

@@ -15,7 +15,7 @@ from app.core.storage.conversations import RouteRecord
 from app.ui.markdown_html import Colours, render_markdown
 
 ACTION_SCHEME = "cadre"
-PICKED_PREFIX = "chosen by you"  # the router's reason when the user named the specialist
+PICKED_PREFIX = "chosen by you"  # the reason of a manual pick, in records older than ``forced``
 _HEADER = 'style="margin-top:14px; margin-bottom:4px"'  # turns stand apart
 _CLOSE = "margin-top:2px; margin-bottom:2px;"  # notes and footers stay close to their reply
 
@@ -115,7 +115,7 @@ def _chip(message_id: str, route: RouteRecord | None, colours: Colours) -> str:
 
 
 def chip_label(route: RouteRecord | None) -> str:
-    if route is None or route.reason.startswith(PICKED_PREFIX):
+    if route is None or route.forced or route.reason.startswith(PICKED_PREFIX):
         return "picked"
     return f"{route.domain.capitalize()} · {route.confidence:.0%}"
 
