@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
 from app.cli.output import note
 from app.core.errors import CadreError
 from app.core.routing.router import RouteDecision
-from app.core.service import CadreService, ModelReady, ReplyChunk, SourcesFound
+from app.core.service import CadreService, ModelReady, ReplyChunk, ReplyEvent, SourcesFound
 from app.core.storage import StoredMessage
 from app.core.tasks import CancelToken, Progress, ReplyTidier
+
+ReplyEvents = Generator[ReplyEvent | RouteDecision, None, StoredMessage | None]
 
 
 @contextmanager
@@ -58,20 +60,32 @@ def stream_reply(
     label: str = "",
     collection: str | None = None,
 ) -> StoredMessage | None:
-    """Stream the reply to stdout (after ``label``, once the first words arrive)."""
-    token = CancelToken()
-    tidy = ReplyTidier()
-    pending_label = label
-    specialist_id = decision.specialist_id
-    with ctrl_c_cancels(token):
-        events = service.reply(
+    """Store the question, then stream its reply to stdout (after ``label``, once the first words
+    arrive)."""
+
+    def events(token: CancelToken) -> ReplyEvents:
+        return service.reply(
             conversation_id,
             decision.text,
-            specialist_id,
+            decision.specialist_id,
             token,
             decision=decision,
             collection=collection,
         )
+
+    return print_reply(events, label)
+
+
+def print_reply(
+    start: Callable[[CancelToken], ReplyEvents], label: str = ""
+) -> StoredMessage | None:
+    """Run a reply's events (``start(token)``), the text to stdout and the rest as notes; Ctrl+C
+    stops it. Returns the stored reply, or None when it was stopped before any text."""
+    token = CancelToken()
+    tidy = ReplyTidier()
+    pending_label = label
+    with ctrl_c_cancels(token):
+        events = start(token)
         while True:
             try:
                 event = next(events)
@@ -82,19 +96,25 @@ def stream_reply(
                 sys.stdout.write(pending_label + tidy.feed(event.text))
                 sys.stdout.flush()
                 pending_label = ""
-            elif isinstance(event, ModelReady):
-                if event.info.n_gpu_layers or event.info.gpu_fallback:
-                    note(event.info.gpu_note)
-            elif isinstance(event, SourcesFound):
-                found = len(event.grounding.sources)
-                note(f"{found} relevant passage{'s' if found != 1 else ''} found")
-            elif isinstance(event, Progress):
-                note(event.message)
+            else:
+                _note_event(event)
     print()
     _report(message, token)
     if message is not None and message.sources:
         _print_sources(message)
     return message
+
+
+def _note_event(event: object) -> None:
+    """What a reply's events other than its text say, on stderr."""
+    if isinstance(event, ModelReady):
+        if event.info.n_gpu_layers or event.info.gpu_fallback:
+            note(event.info.gpu_note)
+    elif isinstance(event, SourcesFound):
+        found = len(event.grounding.sources)
+        note(f"{found} relevant passage{'s' if found != 1 else ''} found")
+    elif isinstance(event, Progress):
+        note(event.message)
 
 
 def _print_sources(message: StoredMessage) -> None:
@@ -132,40 +152,51 @@ def run_ask(service: CadreService, args: argparse.Namespace) -> int:
 
 
 CHAT_HELP = (
-    "Each message goes to the best specialist; start with @id to choose one. /wrong ID re-asks "
-    "the last question with another specialist and remembers it. /new starts over, /exit or "
-    "Ctrl+D leaves, Ctrl+C stops a reply."
+    "Each message goes to the best specialist; start with @id to choose one. /wrong ID writes "
+    "the last reply again with another specialist (and, when the router had chosen, teaches it). "
+    "/new starts over, /exit or Ctrl+D leaves, Ctrl+C stops a reply."
 )
 
 
 class _Chat:
-    """The terminal chat loop's state: the conversation and its last question and specialist."""
+    """The terminal chat loop's state: the conversation, its last reply and specialist."""
 
     def __init__(self, service: CadreService, forced: str | None) -> None:
         self.service = service
         self.forced = forced
         self.conversation = service.conversations.create(forced or "")
-        self.last_text = ""
+        self.last_reply: StoredMessage | None = None
         self.last_specialist: str | None = None
 
-    def ask(self, text: str, forced: str | None = None) -> None:
+    def ask(self, text: str) -> None:
         previous = self.last_specialist
-        decision = choose(self.service, text, forced=forced or self.forced, previous=previous)
+        decision = choose(self.service, text, forced=self.forced, previous=previous)
         name = self.service.catalog.manifest(decision.specialist_id).name
-        self.last_text, self.last_specialist = decision.text, decision.specialist_id
-        stream_reply(self.service, self.conversation.id, decision, f"{name.lower()}> ")
+        self.last_reply, self.last_specialist = None, decision.specialist_id
+        self.last_reply = stream_reply(
+            self.service, self.conversation.id, decision, f"{name.lower()}> "
+        )
 
     def correct(self, specialist_id: str) -> None:
-        if not self.last_text:
-            note("There is no question to re-ask yet.")
+        """``/wrong ID``: the last reply is replaced by one from ``specialist_id``, as the window's
+        re-run does; a routed reply teaches the router, a specialist the user chose does not."""
+        if self.last_reply is None:
+            note("There is no reply to write again yet.")
             return
-        self.service.routing.correct(self.last_text, specialist_id)
-        note(f"Noted: questions like that go to {specialist_id} from now on.")
-        self.ask(self.last_text, forced=specialist_id)
+        turns = self.service.turns
+        retry = turns.drop_reply(self.conversation.id, self.last_reply.id, specialist_id)
+        name = self.service.catalog.manifest(specialist_id).name
+        self.last_reply, self.last_specialist = None, specialist_id
+        if retry.teach:
+            note(f"Noted: questions like that go to {specialist_id} from now on.")
+        note(f"→ {name} · {retry.route.reason if retry.route else 'written again'}")
+        self.last_reply = print_reply(
+            lambda token: turns.answer_again(retry, token), f"{name.lower()}> "
+        )
 
     def new(self) -> None:
         self.conversation = self.service.conversations.create(self.forced or "")
-        self.last_text, self.last_specialist = "", None
+        self.last_reply, self.last_specialist = None, None
         note("New conversation.")
 
 
