@@ -203,6 +203,33 @@ def test_edit_drops_the_message_and_what_followed_then_sends_the_new_text(
     assert [m.position for m in messages] == [0, 1, 2, 3]
 
 
+def test_editing_the_first_question_retitles_the_conversation(service: CadreService) -> None:
+    conversation = service.conversations.create("")
+    ask(service, conversation.id, "first question")
+    ask(service, conversation.id, "second question")
+    assert service.conversations.get(conversation.id).title == "first question"
+    second = service.conversations.messages(conversation.id)[2]
+    service.turns.drop_from(conversation.id, second.id)  # not the first: the title stays
+    assert service.conversations.get(conversation.id).title == "first question"
+    first = service.conversations.messages(conversation.id)[0]
+    service.turns.drop_from(conversation.id, first.id)
+    ask(service, conversation.id, "a much better first question")
+    assert service.conversations.get(conversation.id).title == "a much better first question"
+
+
+def test_editing_the_first_question_keeps_a_title_the_user_gave(tmp_path: Path) -> None:
+    store = ConversationStore(open_database(tmp_path / "cadre.db"))
+    renamed, made = store.create("tiny"), store.create("tiny", title="Given at creation")
+    for conversation in (renamed, made):
+        store.add_message(conversation.id, "user", "first question", "tiny")
+        store.add_message(conversation.id, "assistant", "an answer", "tiny")
+    store.rename(renamed.id, "My SQL chat")
+    for conversation in (renamed, made):
+        store.truncate(conversation.id, store.messages(conversation.id)[0].id)
+        store.add_message(conversation.id, "user", "another question", "tiny")
+    assert [store.get(c.id).title for c in (renamed, made)] == ["My SQL chat", "Given at creation"]
+
+
 def test_only_a_user_message_can_be_edited(service: CadreService) -> None:
     conversation = service.conversations.create("")
     reply = ask(service, conversation.id, "hello there")

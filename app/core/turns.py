@@ -149,7 +149,8 @@ class Turns:
 
     def drop_from(self, conversation_id: str, message_id: str) -> StoredMessage:
         """Delete a user message and everything after it, so that an edited version can be sent
-        in its place (``CadreService.reply``); returns the deleted message."""
+        in its place (``CadreService.reply``); returns the deleted message. A title made from
+        the conversation's first question then follows the text sent in its place."""
         messages = self._service.conversations.messages(conversation_id)
         found = next((m for m in messages if m.id == message_id), None)
         if found is None or found.role != "user":

@@ -158,7 +158,8 @@ class ConversationStore:
     def truncate(self, conversation_id: str, message_id: str) -> list[StoredMessage]:
         """Delete ``message_id`` and every later message of its conversation, in one transaction
         (the search index drops their words through its triggers); returns what was deleted:
-        nothing when the message is not in that conversation."""
+        nothing when the message is not in that conversation. A title made from a deleted first
+        question is cleared with them, so that the question sent in its place titles it."""
         with self._lock, self._db.atomic():
             row = self._db.execute(
                 "select position from messages where id = ? and conversation_id = ?",
@@ -169,8 +170,25 @@ class ConversationStore:
             where, args = "conversation_id = ? and position >= ?", [conversation_id, row[0]]
             rows = list(self._db.table("messages").rows_where(where, args, order_by="position"))
             self._db.execute(f"delete from messages where {where}", args)
-            self._db.table("conversations").update(conversation_id, {"updated_at": utc_now()})
+            updates = {"updated_at": utc_now()}
+            if self._lost_its_title_message(conversation_id, rows):
+                updates["title"] = ""  # the next first message titles it (add_message)
+            self._db.table("conversations").update(conversation_id, updates)
         return [_message_from_row(row) for row in rows]
+
+    def _lost_its_title_message(self, conversation_id: str, deleted: list[dict[str, Any]]) -> bool:
+        """The first message the user wrote was deleted, and the title is still the one made from
+        it (a title the user gave is kept)."""
+        first = next((row for row in deleted if row["role"] == "user"), None)
+        if (
+            first is None
+            or self._db.execute(
+                "select 1 from messages where conversation_id = ? and role = 'user'",
+                [conversation_id],
+            ).fetchone()
+        ):
+            return False
+        return self.get(conversation_id).title == _title_from(first["content"])
 
     def search(self, query: str, limit: int = 50) -> list[SearchResult]:
         """Messages of every conversation matching the words of ``query``, best first."""
