@@ -159,6 +159,11 @@ def test_rerun_options_name_the_other_specialists_with_their_scores(
     assert options["tiny"].fit is Verdict.FITS
     picked = ask(service, conversation.id, "@tiny hello")
     assert {o.score for o in service.turns.rerun_options(picked)} == {None}
+    fits = service.turns.memory_fits()
+    assert set(fits) == {e.manifest.id for e in service.catalog.ready()}
+    assert fits["tiny"] is fits["tiny-coder"] is Verdict.FITS
+    assert service.turns.rerun_options(routed, fits) == service.turns.rerun_options(routed)
+    assert {o.fit for o in service.turns.rerun_options(routed, {})} == {None}  # not known yet
 
 
 def test_a_rerun_with_a_missing_specialist_deletes_nothing(service: CadreService) -> None:

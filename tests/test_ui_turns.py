@@ -3,6 +3,7 @@ real models and the real store."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +12,14 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 from pytestqt.qtbot import QtBot
 
+from app.core import fit
 from app.core.embedder import Embedder
 from app.core.paths import DataPaths
 from app.core.service import CadreService
 from app.core.storage import StoredMessage
+from app.core.turns import RerunOption
 from app.ui.chat_window import ChatWindow
-from app.ui.route_menu import AUTOMATIC, RERUN
+from app.ui.route_menu import AUTOMATIC, RERUN, option_label
 from tests.conftest import manifest_toml
 
 SQL_QUESTION = "Fix this SQL: SELECT * FORM users"
@@ -128,6 +131,11 @@ def test_escape_cancels_an_edit(qtbot: QtBot, window: ChatWindow) -> None:
     assert [m.id for m in stored(window)] == [question.id, stored(window)[1].id]
 
 
+def fits_found(qtbot: QtBot, window: ChatWindow) -> None:
+    """The memory fits the menu shows are found on the routing thread after each reply."""
+    qtbot.waitUntil(lambda: window.controller._fits_job is None, timeout=10_000)
+
+
 def menu_texts(menu: QMenu) -> list[str]:
     return [action.text() for action in menu.actions() if action.text()]
 
@@ -145,6 +153,7 @@ def test_the_chip_menu_names_the_runner_up_and_reruns_with_another_specialist(
     routed = send(qtbot, window, SQL_QUESTION)
     assert routed.specialist_id == "tiny-coder" and routed.route is not None
     route = routed.route
+    fits_found(qtbot, window)
     menu = window.route_menu(routed.id)
     assert menu is not None
     runner_up = f"Runner-up: {route.runner_up.capitalize()} · {route.scores[route.runner_up]:.0%}"
@@ -172,3 +181,29 @@ def test_the_chip_menu_names_the_runner_up_and_reruns_with_another_specialist(
     assert picked is not None
     assert menu_texts(picked) == ["Answered by Tiny · chosen by you", RERUN]
     assert next(a for a in rerun_menu(picked).actions() if a.text() == AUTOMATIC).isEnabled()
+
+
+def test_the_chip_menu_reads_no_model_file_on_the_gui_thread(
+    qtbot: QtBot, window: ChatWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_gui_thread: list[bool] = []  # one entry per model header read for a memory fit
+    read = fit.read_gguf_header
+
+    def watched(path: Path) -> object:
+        on_gui_thread.append(threading.current_thread() is threading.main_thread())
+        return read(path)
+
+    monkeypatch.setattr(fit, "read_gguf_header", watched)
+    routed = send(qtbot, window, SQL_QUESTION)
+    fits_found(qtbot, window)
+    assert on_gui_thread and not any(on_gui_thread)  # found after the reply, off the GUI thread
+    read_before = len(on_gui_thread)
+    menu = window.route_menu(routed.id)
+    assert menu is not None and len(on_gui_thread) == read_before
+    labels = [a.text() for a in rerun_menu(menu).actions()]
+    assert any(label.startswith("Tiny ·") and "(" not in label for label in labels)
+
+
+def test_a_specialist_whose_fit_is_not_known_yet_says_so() -> None:
+    assert option_label(RerunOption("tiny", "Tiny", 0.45, None)) == "Tiny · 45% (checking memory…)"
+    assert option_label(RerunOption("tiny", "Tiny", None, fit.Verdict.TIGHT)) == "Tiny (tight now)"

@@ -7,7 +7,7 @@ Deleting is one transaction, and the search index follows it (its triggers, migr
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,7 @@ class RerunOption:
     specialist_id: str
     name: str
     score: float | None  # the router's score for its domain; None when the user had chosen
-    fit: Verdict  # whether it fits in memory now
+    fit: Verdict | None  # whether it fits in memory now; None: not known yet
 
 
 class Turns:
@@ -129,21 +129,34 @@ class Turns:
         retry = self.drop_reply(conversation_id, reply_id, specialist_id, reroute=reroute)
         return (yield from self.answer_again(retry, cancel, collection))
 
-    def rerun_options(self, reply: StoredMessage) -> list[RerunOption]:
-        """The installed specialists other than the one that wrote ``reply``, each with the
-        router's score for its domain (when the reply was routed) and its memory fit."""
+    def memory_fits(self) -> dict[str, Verdict]:
+        """Whether each installed specialist fits in memory now, by id. Reads model headers and
+        memory figures (tens of milliseconds): not for a GUI thread."""
         service = self._service
+        memory = MemorySnapshot.now()
+        return {
+            entry.manifest.id: service.fit_advice(entry, memory).verdict
+            for entry in service.catalog.ready()
+        }
+
+    def rerun_options(
+        self, reply: StoredMessage, fits: Mapping[str, Verdict] | None = None
+    ) -> list[RerunOption]:
+        """The installed specialists other than the one that wrote ``reply``, each with the
+        router's score for its domain (when the reply was routed) and its memory fit: from
+        ``fits`` when given (:meth:`memory_fits`, found earlier; then no file is read), else
+        found now."""
+        fits = self.memory_fits() if fits is None else fits
         route = reply.route
         scores = route.scores if route is not None and not route.forced else {}
-        memory = MemorySnapshot.now()
         return [
             RerunOption(
                 entry.manifest.id,
                 entry.manifest.name,
                 scores.get(entry.manifest.domain),
-                service.fit_advice(entry, memory).verdict,
+                fits.get(entry.manifest.id),
             )
-            for entry in service.catalog.ready()
+            for entry in self._service.catalog.ready()
             if entry.manifest.id != reply.specialist_id
         ]
 

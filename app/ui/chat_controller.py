@@ -3,17 +3,21 @@ the reply's events as signals. Holds no widgets."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from app.core.errors import CadreError
+from app.core.fit import Verdict
 from app.core.routing.router import RouteDecision
 from app.core.service import CadreService, ModelReady, ReplyChunk
 from app.core.storage import StoredMessage
-from app.core.tasks import CancelToken, Progress
+from app.core.tasks import CancelToken, Job, Progress
 from app.core.turns import RerunOption, Retry
 from app.ui.runner import JobFactory, JobRunner, RunningJob
+
+FITS_MAX_AGE_S = 30.0  # memory changes: older fits are found again (in the background) on use
 
 
 class ChatController(QObject):
@@ -34,6 +38,11 @@ class ChatController(QObject):
         self._routing = JobRunner("routing", max_threads=1, parent=self)
         self._job: RunningJob | None = None
         self._conversation_id: str | None = None
+        self._fits: dict[str, Verdict] = {}  # for the re-run menu, found on the routing thread
+        self._fits_at = float("-inf")
+        self._fits_job: RunningJob | None = None
+        self._fits_again = False
+        self._closing = False
 
     @property
     def busy(self) -> bool:
@@ -144,7 +153,41 @@ class ChatController(QObject):
         return next((m for m in messages if m.id == message_id), None)
 
     def rerun_options(self, reply: StoredMessage) -> list[RerunOption]:
-        return self._service.turns.rerun_options(reply)
+        """The re-run menu's options, with the memory fits found in the background (a specialist
+        not checked yet has none); old fits are found again for the next time."""
+        if time.monotonic() - self._fits_at > FITS_MAX_AGE_S:
+            self.refresh_fits()
+        return self._service.turns.rerun_options(reply, self._fits)
+
+    def refresh_fits(self) -> None:
+        """Find whether each specialist fits in memory now, on the routing thread: it reads model
+        headers (~70 ms the first time). Asked again while it runs, it runs once more after."""
+        if self._closing:
+            return
+        if self._fits_job is not None:
+            self._fits_again = True
+            return
+        turns = self._service.turns
+
+        def job(token: CancelToken) -> Job[dict[str, Verdict]]:
+            yield Progress("Checking memory…")
+            return turns.memory_fits()
+
+        self._fits_job = self._routing.start(
+            job,
+            failed=self._on_warm_up_failed,
+            succeeded=self._on_fits,
+            finished=self._on_fits_done,
+        )
+
+    def _on_fits(self, fits: dict[str, Verdict]) -> None:
+        self._fits, self._fits_at = fits, time.monotonic()
+
+    def _on_fits_done(self) -> None:
+        self._fits_job = None
+        if self._fits_again:
+            self._fits_again = False
+            self.refresh_fits()
 
     def _start(self, job: JobFactory) -> None:
         self.busy_changed.emit(True)
@@ -181,6 +224,7 @@ class ChatController(QObject):
             self._job.cancel()
 
     def shutdown(self) -> None:
+        self._closing = True
         self._inference.cancel_all()
         self._inference.wait(10_000)
         self._routing.wait(30_000)
@@ -223,3 +267,4 @@ class ChatController(QObject):
     def _on_done(self) -> None:
         self._job = None
         self.busy_changed.emit(False)
+        self.refresh_fits()  # a model was loaded: what fits has changed

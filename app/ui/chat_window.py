@@ -80,6 +80,7 @@ class ChatWindow(QMainWindow):
         self.extras = WindowExtras(self, service, self.controller, themes)
         self.document_ops.refresh()
         self.controller.warm_up(self._service.default_specialist().manifest.id)
+        self.controller.refresh_fits()  # first: the router's warm-up takes seconds
         self.controller.warm_up_router()
 
     def _build_layout(self) -> None:
@@ -174,6 +175,7 @@ class ChatWindow(QMainWindow):
         c.bug.connect(lambda exc: show_bug(self, exc))
         ops = self.model_ops
         ops.catalog_changed.connect(self._fill_specialists)
+        ops.catalog_changed.connect(self.controller.refresh_fits)
         ops.known_error.connect(lambda exc: show_known_error(self._dialog_parent(), exc))
         ops.bug.connect(lambda exc: show_bug(self._dialog_parent(), exc))
         docs = self.document_ops

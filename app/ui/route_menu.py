@@ -61,10 +61,12 @@ def info_lines(speaker: str, route: RouteRecord | None) -> list[str]:
 
 
 def option_label(option: RerunOption) -> str:
-    """ "Tiny · 45%", with the memory verdict when it is not a plain fit."""
+    """ "Tiny · 45%", with the memory verdict when it is not a plain fit (or not known yet)."""
     label = option.name
     if option.score is not None:
         label += f" · {option.score:.0%}"
-    if option.fit is not Verdict.FITS:
+    if option.fit is None:
+        label += " (checking memory…)"
+    elif option.fit is not Verdict.FITS:
         label += f" ({option.fit.value} now)"
     return label
