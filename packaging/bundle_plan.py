@@ -3,9 +3,10 @@
 Nothing here is a hand-kept list of modules or data files that could drift: the hidden imports are
 every module of Cadre's own packages (the CLI resolves its commands by name), the data packages are
 the ones the built-in manifests and the embedder name, the excluded modules are those only the
-``dev`` extra brings in and the Qt bindings no code imports. The trim patterns are the one curated
-part: files inside dependencies that the app never reads (headers, test binaries), each checked by
-the frozen self-test. PyInstaller-free, so the unit tests and ``build.py`` can use it too.
+``dev`` extra brings in and the Qt bindings no code imports. The curated parts are short: files
+inside dependencies that the app never reads (headers, test binaries) and the build-time packages
+nothing imports at run time, each checked by the frozen self-test and smoke test. PyInstaller-free,
+so the unit tests and ``build.py`` can use it too.
 """
 
 from __future__ import annotations
