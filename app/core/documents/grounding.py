@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.core.documents.passage import fingerprint
 from app.core.documents.search import SearchHit
 from app.core.engine.prompt import TRANSCRIPT_PRIMER
 from app.core.engine.protocol import ModelLoaded
@@ -42,18 +43,31 @@ class Source:
     place: str  # "p. 3", "lines 12-30" or ""
     text: str
     similarity: float
+    page: int | None = None
+    line_start: int | None = None
+    line_end: int | None = None
+    fingerprint: str | None = None  # of the excerpt as indexed: tells later if the file changed
 
     def label(self) -> str:
         where = f", {self.place}" if self.place else ""
         return f"[{self.number}] {Path(self.path).name}{where}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        """What a reply stores (and the API returns): the place both as the label's words and as
+        numbers, and the fingerprint; fields without a value are left out."""
+        stored: dict[str, Any] = {
             "number": self.number,
             "path": self.path,
             "place": self.place,
             "similarity": round(self.similarity, 4),
         }
+        optional = {
+            "page": self.page,
+            "line_start": self.line_start,
+            "line_end": self.line_end,
+            "fingerprint": self.fingerprint,
+        }
+        return stored | {key: value for key, value in optional.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -134,4 +148,9 @@ def ground(collection: str, hits: Sequence[SearchHit], budget_chars: int) -> Gro
 
 
 def _source(number: int, hit: SearchHit, text: str) -> Source:
-    return Source(number, hit.chunk.path, hit.chunk.place(), text, hit.similarity)
+    """The fingerprint is of the whole chunk, as the file held it, even when ``text`` is cut."""
+    chunk = hit.chunk
+    place = (chunk.page, chunk.first_line, chunk.last_line)
+    return Source(
+        number, chunk.path, chunk.place(), text, hit.similarity, *place, fingerprint(chunk.text)
+    )
