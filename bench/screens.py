@@ -15,6 +15,11 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.core.service import CadreService
+    from app.ui.chat_window import ChatWindow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -97,7 +102,6 @@ def pages(theme: str, out: Path) -> None:
     from app.core.service import CadreService
     from app.ui.app import _application
     from app.ui.chat_window import ChatWindow
-    from app.ui.settings_dialog import SettingsDialog
     from app.ui.theme import ThemeManager
 
     app = _application()
@@ -107,13 +111,42 @@ def pages(theme: str, out: Path) -> None:
     window = ChatWindow(service, themes)
     window.show()
     window.extras.resources.show()
+    chat_pages(window, service, theme, out)
+    dialog_pages(window, service, theme, out)
+    window.close()
+    service.close()
+
+
+def chat_pages(window: ChatWindow, service: CadreService, theme: str, out: Path) -> None:
+    """A stored conversation with the Resources dock, the routing chip's menus, an empty chat."""
+    from PySide6.QtWidgets import QMenu
+
+    store = service.conversations
     wait_until(lambda: window.conversation_list.list.count() > 0)
     window.conversation_list.list.setCurrentRow(0)
-    window.open_conversation(service.conversations.recent()[0].id)
+    window.open_conversation(store.recent()[0].id)
     settle(1500)  # the dock's first figures
     shoot(window, out / f"chat-{theme}.png")
+    reply = store.messages(store.recent()[0].id)[-1]
+    menu = window.route_menu(reply.id)
+    assert menu is not None
+    at = window.mapToGlobal(window.rect().center())
+    menu.popup(at)
+    shoot(menu, out / f"route-menu-{theme}.png")
+    rerun = menu.actions()[-1].menu()  # "Re-run with ▸"
+    assert isinstance(rerun, QMenu)
+    rerun.popup(at)
+    shoot(rerun, out / f"route-menu-rerun-{theme}.png")
+    rerun.close()
+    menu.close()
     window.new_chat()
     shoot(window, out / f"chat-empty-{theme}.png")
+
+
+def dialog_pages(window: ChatWindow, service: CadreService, theme: str, out: Path) -> None:
+    """Specialists, Add a specialist, Documents and Settings."""
+    from app.ui.settings_dialog import SettingsDialog
+
     specialists = window.open_specialists()
     wait_until(lambda: len(specialists.cards) >= 6)
     shoot(specialists, out / f"specialists-{theme}.png")
@@ -126,12 +159,10 @@ def pages(theme: str, out: Path) -> None:
     shoot(documents, out / f"documents-{theme}.png")
     documents.close()
     ready = [(e.manifest.id, e.manifest.name) for e in service.catalog.ready()]
-    settings = SettingsDialog(service.settings, ready, window)
+    settings = SettingsDialog(service.settings, ready, window, api_token="x" * 43)
     settings.show()
     shoot(settings, out / f"settings-{theme}.png")
     settings.close()
-    window.close()
-    service.close()
 
 
 def main() -> None:

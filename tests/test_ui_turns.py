@@ -19,7 +19,7 @@ from app.core.service import CadreService
 from app.core.storage import StoredMessage
 from app.core.turns import RerunOption
 from app.ui.chat_window import ChatWindow
-from app.ui.route_menu import AUTOMATIC, RERUN, option_label
+from app.ui.route_menu import AUTOMATIC, ONLY_LAST, RERUN, option_label
 from tests.conftest import manifest_toml
 
 SQL_QUESTION = "Fix this SQL: SELECT * FORM users"
@@ -181,6 +181,17 @@ def test_the_chip_menu_names_the_runner_up_and_reruns_with_another_specialist(
     assert picked is not None
     assert menu_texts(picked) == ["Answered by Tiny · chosen by you", RERUN]
     assert next(a for a in rerun_menu(picked).actions() if a.text() == AUTOMATIC).isEnabled()
+
+
+def test_an_earlier_reply_explains_its_route_but_cannot_be_rerun(
+    qtbot: QtBot, window: ChatWindow
+) -> None:
+    first = send(qtbot, window, SQL_QUESTION)
+    send(qtbot, window, "And how do I count the rows?")
+    menu = window.route_menu(first.id)
+    assert menu is not None
+    assert menu_texts(menu)[-2:] == [RERUN, ONLY_LAST]
+    assert not rerun_menu(menu).isEnabled()
 
 
 def test_the_chip_menu_reads_no_model_file_on_the_gui_thread(

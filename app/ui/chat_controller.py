@@ -152,6 +152,13 @@ class ChatController(QObject):
         messages = self._service.conversations.messages(self._conversation_id)
         return next((m for m in messages if m.id == message_id), None)
 
+    def is_last_reply(self, message_id: str) -> bool:
+        """Only the conversation's last reply can be written again."""
+        if self._conversation_id is None:
+            return False
+        messages = self._service.conversations.messages(self._conversation_id)
+        return bool(messages) and (messages[-1].id, messages[-1].role) == (message_id, "assistant")
+
     def rerun_options(self, reply: StoredMessage) -> list[RerunOption]:
         """The re-run menu's options, with the memory fits found in the background (a specialist
         not checked yet has none); old fits are found again for the next time."""

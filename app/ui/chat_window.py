@@ -252,7 +252,14 @@ class ChatWindow(QMainWindow):
             return None
         options = self.controller.rerun_options(reply)
         speaker = self.controller.speaker(reply.specialist_id)
-        return route_menu(reply, speaker, options, lambda chosen: self._rerun(reply, chosen), self)
+        return route_menu(
+            reply,
+            speaker,
+            options,
+            lambda chosen: self._rerun(reply, chosen),
+            self,
+            rerun_allowed=self.controller.is_last_reply(message_id),
+        )
 
     def _rerun(self, reply: StoredMessage, specialist_id: str | None) -> None:
         collection = self.collections.currentData()

@@ -16,6 +16,7 @@ from app.core.turns import RerunOption
 
 RERUN = "Re-run with"
 AUTOMATIC = "Automatic routing"
+ONLY_LAST = "Only the last reply can be re-run"
 
 
 def route_menu(
@@ -24,15 +25,21 @@ def route_menu(
     options: Sequence[RerunOption],
     rerun: Callable[[str | None], None],
     parent: QWidget | None = None,
+    *,
+    rerun_allowed: bool = True,
 ) -> QMenu:
     """``rerun(specialist_id)`` is called with the specialist picked, or ``None`` for the
-    router's choice (offered only when the user had chosen: a routed reply would go back)."""
+    router's choice (offered only when the user had chosen: a routed reply would go back).
+    Without ``rerun_allowed`` (an earlier reply) the menu only explains the choice."""
     menu = QMenu(parent)
     route = reply.route
     for line in info_lines(speaker, route):
         menu.addAction(line).setEnabled(False)
     menu.addSeparator()
     again = menu.addMenu(RERUN)
+    if not rerun_allowed:
+        again.setEnabled(False)
+        menu.addAction(ONLY_LAST).setEnabled(False)
     automatic = again.addAction(AUTOMATIC)
     automatic.setEnabled(route is None or route.forced)
     automatic.setToolTip("Let the router choose" if automatic.isEnabled() else "It did already")
