@@ -17,6 +17,7 @@ from app.core.turns import RerunOption
 RERUN = "Re-run with"
 AUTOMATIC = "Automatic routing"
 ONLY_LAST = "Only the last reply can be re-run"
+NO_OTHERS = "No other specialist is installed (see Specialists…)"
 
 
 def route_menu(
@@ -45,6 +46,8 @@ def route_menu(
     automatic.setToolTip("Let the router choose" if automatic.isEnabled() else "It did already")
     automatic.triggered.connect(partial(rerun, None))
     again.addSeparator()
+    if not options:
+        again.addAction(NO_OTHERS).setEnabled(False)
     for option in options:
         again.addAction(option_label(option)).triggered.connect(
             partial(rerun, option.specialist_id)
