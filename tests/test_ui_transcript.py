@@ -17,6 +17,7 @@ from PySide6.QtGui import (
 )
 from pytestqt.qtbot import QtBot
 
+from app.core.documents.passage import Citation
 from app.core.service import CadreService
 from app.core.storage import StoredMessage
 from app.core.storage.conversations import RouteRecord
@@ -176,21 +177,26 @@ def test_raw_html_and_unsafe_links_in_a_reply_stay_text(
     assert opened.urls == ["https://example.com/page"]
 
 
-def test_cited_sources_open_and_other_files_do_not(
-    view: TranscriptView, service: CadreService, opened: Opened
+def test_cited_sources_ask_for_the_viewer_and_other_files_do_not(
+    qtbot: QtBot, view: TranscriptView, service: CadreService, opened: Opened
 ) -> None:
     store = service.conversations
     conversation = store.create("tiny")
-    source = {"number": 1, "path": "/docs/lease.txt", "place": "p. 2"}
+    source = {"number": 1, "path": "/docs/lease.txt", "place": "p. 2"}  # stored before fingerprints
     question = store.add_message(conversation.id, "user", "Notice?", "tiny")
     answer = store.add_message(
         conversation.id, "assistant", "Two months [1].", "tiny", sources=(source,)
     )
+    requested: list[Citation] = []
+    view.source_requested.connect(requested.append)
     view.show_conversation([question, answer], lambda specialist: "Tiny")
     assert "Sources: [1] lease.txt, p. 2" in view.toPlainText()
-    view.anchorClicked.emit(QUrl.fromLocalFile("/docs/lease.txt"))
+    (link,) = [href for href in anchors(view) if href.startswith("file:")]
+    click_href(qtbot, view, link)
+    assert requested == [Citation("/docs/lease.txt", page=2)]
     view.anchorClicked.emit(QUrl.fromLocalFile("/docs/other.txt"))
-    assert opened.urls == [QUrl.fromLocalFile("/docs/lease.txt").toString()]
+    view.anchorClicked.emit(QUrl("file:///docs/other.txt#page=2"))
+    assert len(requested) == 1 and opened.urls == []  # nothing else opens, nothing goes outside
 
 
 def test_copy_puts_exactly_the_code_or_the_whole_reply_on_the_clipboard(

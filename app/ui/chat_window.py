@@ -32,6 +32,7 @@ from app.ui.documents_dialog import DocumentsDialog
 from app.ui.errors import show_bug, show_known_error
 from app.ui.model_ops import ModelOps
 from app.ui.route_menu import route_menu
+from app.ui.source_viewer import SourceViewer
 from app.ui.specialists_dialog import SpecialistsDialog
 from app.ui.theme import ThemeManager
 from app.ui.transcript import TranscriptView, footer_for, source_links
@@ -65,6 +66,7 @@ class ChatWindow(QMainWindow):
         self.document_ops = DocumentOps(service, self)
         self.specialists_dialog: SpecialistsDialog | None = None
         self.documents_dialog: DocumentsDialog | None = None
+        self.source_viewer = SourceViewer(self)  # one, reused for every source link
         self.specialists = QComboBox()
         self.collections = QComboBox()
         self.transcript = TranscriptView()
@@ -164,6 +166,7 @@ class ChatWindow(QMainWindow):
         self.conversation_list.opened.connect(self.open_conversation)
         self.conversation_list.deleted.connect(self._on_conversation_deleted)
         self.transcript.action_requested.connect(self._on_action)
+        self.transcript.source_requested.connect(self.source_viewer.show_citation)
         c.rewound.connect(self._on_rewound)
         c.reply_started.connect(self.transcript.begin_reply)
         c.text_arrived.connect(self.transcript.add_reply_text)

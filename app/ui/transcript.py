@@ -20,6 +20,7 @@ from PySide6.QtGui import QTextCursor as Cursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from app.core.documents.grounding import Source
+from app.core.documents.passage import Citation
 from app.core.storage import StoredMessage
 from app.core.tasks import CancelToken, ReplyTidier
 from app.core.units import human_bytes
@@ -50,6 +51,7 @@ ACTIONS = ("edit", "regenerate", "route")  # emitted as action_requested(action,
 
 class TranscriptView(QTextBrowser):
     action_requested = Signal(str, str)  # (action, message_id)
+    source_requested = Signal(object)  # a Citation: one of the replies' sources was clicked
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -264,12 +266,15 @@ class TranscriptView(QTextBrowser):
     # -- links ----------------------------------------------------------------------------------
 
     def _on_anchor(self, url: QUrl) -> None:
-        """Our actions; a cited file; an http(s) link in the browser. Nothing else is followed."""
+        """Our actions; a cited file (to the window's source viewer, at the place its link's
+        fragment names); an http(s) link in the browser. Nothing else is followed."""
         if url.scheme() == ACTION_SCHEME:
             self._on_action(url.path())
         elif url.isLocalFile():
-            if url.toLocalFile() in self._source_paths():
-                QDesktopServices.openUrl(url)
+            path = url.toLocalFile()
+            if path in self._source_paths():
+                fragment = url.fragment(QUrl.ComponentFormattingOption.FullyEncoded)
+                self.source_requested.emit(Citation.from_query(path, fragment))
         elif safe_link(url.toString()):
             QDesktopServices.openUrl(url)
 
@@ -291,9 +296,9 @@ class TranscriptView(QTextBrowser):
         return next((i for i in self._items if isinstance(i, ReplyItem) and i.key == key), None)
 
     def _source_paths(self) -> set[str]:
-        return {
-            path for item in self._items if isinstance(item, FooterItem) for _, path in item.sources
-        }
+        """The files the replies cite: only these open from a link."""
+        footers = (item for item in self._items if isinstance(item, FooterItem))
+        return {QUrl(link).toLocalFile() for footer in footers for _, link in footer.sources}
 
 
 def _warm_up_job(token: CancelToken) -> Generator[None, None, None]:
@@ -319,10 +324,14 @@ def footer_for(message: StoredMessage) -> str:
 
 
 def source_links(message: StoredMessage) -> list[tuple[str, str]]:
-    """(label, path) of each document excerpt the reply was given, as "[1] lease.pdf, p. 3"."""
+    """(label, link) of each document excerpt the reply was given: "[1] lease.pdf, p. 3" and the
+    file's URL with the citation (place and fingerprint) in its fragment."""
     links = []
     for stored in message.sources:
-        path = str(stored.get("path", ""))
-        source = Source(int(stored.get("number", 0)), path, str(stored.get("place", "")), "", 0.0)
-        links.append((source.label(), path))
+        citation = Citation.from_stored(stored)
+        place = str(stored.get("place", "")) or citation.place()
+        label = Source(int(stored.get("number", 0)), citation.path, place, "", 0.0).label()
+        url = QUrl.fromLocalFile(citation.path)
+        url.setFragment(citation.as_query())
+        links.append((label, url.toString(QUrl.ComponentFormattingOption.FullyEncoded)))
     return links

@@ -8,8 +8,6 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import QUrl
-
 from app.core.storage import StoredMessage
 from app.core.storage.conversations import RouteRecord
 from app.ui.markdown_html import Colours, render_markdown
@@ -45,7 +43,7 @@ class ReplyItem:
 class FooterItem:
     reply: ReplyItem | None  # None: the turn ended before any reply came
     text: str
-    sources: tuple[tuple[str, str], ...] = ()  # (label, path)
+    sources: tuple[tuple[str, str], ...] = ()  # (label, link): a file URL with the citation
 
 
 Item = UserItem | NoteItem | ReplyItem | FooterItem
@@ -124,8 +122,8 @@ def _footer_html(item: FooterItem, colours: Colours, regenerate: bool) -> str:
     parts = []
     if item.sources:
         links = " · ".join(
-            f'<a href="{html.escape(QUrl.fromLocalFile(path).toString())}">{html.escape(label)}</a>'
-            for label, path in item.sources
+            f'<a href="{html.escape(link)}">{html.escape(label)}</a>'
+            for label, link in item.sources
         )
         parts.append(_small(f"Sources: {links}", colours))
     line = []
