@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app.core.service import CadreService
+    from app.core.storage import StoredMessage
     from app.ui.chat_window import ChatWindow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,11 +44,24 @@ Notes:
 | csv | none | fine |
 | pandas | yes | fast |
 """
-LEASE = "The tenant pays the rent on the first day of each month.\nPets need written consent.\n"
+LEASE = """# Lease for the flat at 12 Garden Road
+
+1. The lease runs for twelve months from the first of March.
+2. The rent is 950 euros a month.
+3. The tenant pays the rent on the first day of each month.
+4. A payment more than ten days late costs a fee of 25 euros.
+5. The landlord may raise the rent once a year, with two months' notice.
+6. Pets need written consent.
+7. The tenant keeps the garden tidy; the landlord cuts the hedges.
+8. Either side may end the lease with three months' notice, in writing.
+9. The deposit is two months' rent, returned within thirty days of the end.
+"""
+CITED = (5, 7)  # the lines of LEASE the stored reply cites
 
 
 def seed(service: object) -> None:
     """A routed conversation with sources, and a small indexed collection."""
+    from app.core.documents.passage import fingerprint
     from app.core.service import CadreService
     from app.core.storage.conversations import MessageTimings, RouteRecord
 
@@ -70,7 +84,16 @@ def seed(service: object) -> None:
         {"code": 0.82, "general": 0.11, "math": 0.04, "legal": 0.02, "medical": 0.01},
     )
     timings = MessageTimings(40, 0, 96, 310.0, 41.5, 2600.0)
-    source = {"number": 1, "path": str(folder / "lease.txt"), "place": "lines 1-2"}
+    first, last = CITED
+    excerpt = "\n".join(LEASE.split("\n")[first - 1 : last])
+    source = {
+        "number": 1,
+        "path": str(folder / "lease.txt"),
+        "place": f"lines {first}-{last}",
+        "line_start": first,
+        "line_end": last,
+        "fingerprint": fingerprint(excerpt),
+    }
     store.add_message(
         chat.id, "assistant", ANSWER, "starter", route=route, timings=timings, sources=(source,)
     )
@@ -128,6 +151,7 @@ def chat_pages(window: ChatWindow, service: CadreService, theme: str, out: Path)
     settle(1500)  # the dock's first figures
     shoot(window, out / f"chat-{theme}.png")
     reply = store.messages(store.recent()[0].id)[-1]
+    viewer_pages(window, reply, theme, out)
     menu = window.route_menu(reply.id)
     assert menu is not None
     at = window.mapToGlobal(window.rect().center())
@@ -141,6 +165,24 @@ def chat_pages(window: ChatWindow, service: CadreService, theme: str, out: Path)
     menu.close()
     window.new_chat()
     shoot(window, out / f"chat-empty-{theme}.png")
+
+
+def viewer_pages(window: ChatWindow, reply: StoredMessage, theme: str, out: Path) -> None:
+    """The source viewer, opened from the reply's source link, and on a file that is gone."""
+    from PySide6.QtCore import QUrl
+
+    from app.core.documents.passage import Citation
+    from app.ui.transcript import source_links
+
+    viewer = window.source_viewer
+    window.transcript.anchorClicked.emit(QUrl(source_links(reply)[0][1]))
+    wait_until(lambda: viewer.message.text() != "Reading…")
+    shoot(viewer, out / f"viewer-{theme}.png")
+    folder = Path(str(reply.sources[0]["path"])).parent
+    viewer.show_citation(Citation(str(folder / "old-lease.pdf"), page=3))
+    wait_until(lambda: viewer.message.text() != "Reading…")
+    shoot(viewer, out / f"viewer-missing-{theme}.png")
+    viewer.close()
 
 
 def dialog_pages(window: ChatWindow, service: CadreService, theme: str, out: Path) -> None:

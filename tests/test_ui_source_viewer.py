@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QObject, QUrl, Slot
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QTextBlock, QTextFormat
 from pytestqt.qtbot import QtBot
 
 from app.core.documents.chunking import Chunk, chunk_document
@@ -99,6 +99,16 @@ def lines_file(tmp_path: Path, count: int = 300) -> Path:
     return path
 
 
+def marked_blocks(viewer: SourceViewer) -> list[QTextBlock]:
+    """The lines shown with a background: the cited ones."""
+    blocks, block = [], viewer.text.document().begin()
+    while block.isValid():
+        if block.blockFormat().hasProperty(QTextFormat.Property.BackgroundBrush):
+            blocks.append(block)
+        block = block.next()
+    return blocks
+
+
 def read(qtbot: QtBot, viewer: SourceViewer) -> None:
     qtbot.waitUntil(lambda: viewer.message.text() != "Reading…", timeout=10_000)
 
@@ -122,6 +132,8 @@ def test_a_source_link_opens_the_viewer_at_the_cited_lines_highlighted(
     numbers = range(chunk.first_line, chunk.last_line + 1)
     assert highlighted[0] == LINE.format(n=chunk.first_line)  # from the text, not its number
     assert highlighted[1:] == [f"{n}  {LINE.format(n=n)}" for n in numbers][1:]  # in the gutter
+    marked = [block.text() for block in marked_blocks(viewer)]  # whole lines, edge to edge
+    assert marked == [f"{n}  {LINE.format(n=n)}" for n in numbers]
     cursor = viewer.text.textCursor()
     assert viewer.text.verticalScrollBar().value() > 0  # scrolled down to it ...
     assert viewer.text.viewport().rect().contains(viewer.text.cursorRect(cursor))  # ... in view
@@ -141,6 +153,8 @@ def test_a_pdf_source_shows_its_page_with_the_excerpt_highlighted(
     text = viewer.text.toPlainText()
     assert all(f"Page {n}" in text for n in (2, 3, 4)) and "Page 1" not in text
     assert viewer.highlighted_text() == chunk.text
+    (selection,) = viewer.text.extraSelections()  # the excerpt itself, not whole lines
+    assert selection.cursor.selectedText().replace("\u2029", "\n") == chunk.text
     assert viewer.extent.text() == "Showing pages 2-4 of 4"
 
 
@@ -161,7 +175,7 @@ def test_a_missing_file_says_so_and_still_offers_its_folder(
     read(qtbot, viewer)
     assert viewer.message.text().startswith("notes.md is no longer in its folder.")
     assert "moved, renamed or deleted" in viewer.message.text()
-    assert viewer.text.toPlainText() == "" and viewer.highlighted_text() == ""
+    assert viewer.text.isHidden() and viewer.highlighted_text() == ""
     assert not viewer.open_button.isEnabled() and viewer.folder_button.isEnabled()
     viewer.folder_button.click()
     assert opened.urls == [QUrl.fromLocalFile(str(tmp_path)).toString()]
@@ -221,11 +235,13 @@ def test_the_highlight_follows_the_theme(
     viewer.show_citation(Citation(str(lines_file(tmp_path, 5)), line_start=2, line_end=3))
     read(qtbot, viewer)
     viewer.setPalette(palette_for(theme))  # switched while it is open
-    (selection,) = viewer.text.extraSelections()
-    background = selection.format.background().color()
+    blocks = marked_blocks(viewer)
+    assert len(blocks) == 2 and viewer.highlighted_text().endswith(LINE.format(n=3))
     text = viewer.palette().color(viewer.palette().ColorRole.Text)
-    assert (background.lightness() < 128) == (theme == "dark")
-    assert abs(background.lightness() - text.lightness()) > 100  # the text stays readable
+    for block in blocks:
+        background = block.blockFormat().background().color()
+        assert (background.lightness() < 128) == (theme == "dark")
+        assert abs(background.lightness() - text.lightness()) > 100  # the text stays readable
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from PySide6.QtGui import (
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
-    QTextFormat,
 )
 from PySide6.QtWidgets import (
     QDialog,
@@ -75,6 +74,7 @@ class SourceViewer(QDialog):
         self._passage: Passage | None = None
         self._folder: Path | None = None
         self._colours: dict[bool, tuple[str, str]] | None = None  # the message's, by dark theme
+        self._cited: tuple[int, int] | None = None  # the highlighted range of the document
         self._build()
 
     def _build(self) -> None:
@@ -105,6 +105,7 @@ class SourceViewer(QDialog):
         for label in (self.title, self.path_label, self.message):
             layout.addWidget(label)
         layout.addWidget(self.text, 1)
+        layout.addStretch(0)  # takes the room while the text is hidden
         layout.addLayout(buttons)
 
     # -- showing a citation ---------------------------------------------------------------------
@@ -121,7 +122,8 @@ class SourceViewer(QDialog):
         self.title.setText(f"{path.name} · {place}" if place else path.name)
         self.path_label.setText(str(path))
         self._say("Reading…", None)
-        self.text.clear()
+        self._clear_text()
+        self.text.show()
         self.extent.clear()
         self.open_button.setEnabled(False)
         self.folder_button.setEnabled(False)
@@ -157,6 +159,7 @@ class SourceViewer(QDialog):
         if not isinstance(exc, CadreError):
             show_bug(self, exc)
             return
+        self.text.hide()  # nothing to show: the message says why
         self._folder = exc.folder if isinstance(exc, SourceUnavailableError) else None
         self.folder_button.setEnabled(self._folder is not None)
         self._say(str(exc), _ERROR)
@@ -186,14 +189,23 @@ class SourceViewer(QDialog):
 
     # -- the text -------------------------------------------------------------------------------
 
+    def _clear_text(self) -> None:
+        self._cited = None
+        self.text.setExtraSelections([])
+        self.text.clear()
+
     def highlighted_text(self) -> str:
-        """The text the highlight covers ("" when none): what the user is pointed at."""
-        selections = self.text.extraSelections()
-        return selections[0].cursor.selectedText().replace("\u2029", "\n") if selections else ""
+        """The cited text the highlight marks ("" when none): what the user is pointed at."""
+        if self._cited is None:
+            return ""
+        cursor = QTextCursor(self.text.document())
+        cursor.setPosition(self._cited[0])
+        cursor.setPosition(self._cited[1], QTextCursor.MoveMode.KeepAnchor)
+        return cursor.selectedText().replace("\u2029", "\n")
 
     def _render(self, passage: Passage) -> None:
         """Fill the text view, highlight the cited range and scroll to it."""
-        self.text.clear()
+        self._clear_text()
         # The dialog's palette: on a theme switch its children learn of it only after it does.
         writer = _Writer(self.text, self.palette(), passage.kind in MONOSPACED_KINDS)
         focus_start, focus_lines = 0, [0]
@@ -208,19 +220,28 @@ class SourceViewer(QDialog):
             start, end = (_position(focus_lines, section.text, o) for o in passage.highlight)
             cursor.setPosition(start)
             self._highlight(start, end, whole_lines=section.first_line is not None)
-        else:
-            self.text.setExtraSelections([])
         self.text.setTextCursor(cursor)
         self._scroll_to(cursor)
 
     def _highlight(self, start: int, end: int, *, whole_lines: bool) -> None:
+        """Mark ``start``..``end``: cited lines as whole blocks (their background, gutter to edge,
+        wrapped lines included); an excerpt as its exact text (an extra selection)."""
+        self._cited = (start, end)
+        colour = _highlight_colour(self.palette())
+        document = self.text.document()
+        if whole_lines:
+            block, last = document.findBlock(start), document.findBlock(end)
+            while block.isValid() and block.blockNumber() <= last.blockNumber():
+                marked = block.blockFormat()
+                marked.setBackground(colour)
+                QTextCursor(block).setBlockFormat(marked)
+                block = block.next()
+            return
         selection = QTextEdit.ExtraSelection()
-        selection.format.setBackground(_highlight_colour(self.palette()))
-        selection.format.setProperty(QTextFormat.Property.FullWidthSelection, whole_lines)
-        cursor = QTextCursor(self.text.document())
-        cursor.setPosition(start)
-        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
-        selection.cursor = cursor
+        selection.format.setBackground(colour)
+        selection.cursor = QTextCursor(document)
+        selection.cursor.setPosition(start)
+        selection.cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
         self.text.setExtraSelections([selection])
 
     def _scroll_to(self, cursor: QTextCursor) -> None:
