@@ -17,7 +17,7 @@ from pytestqt.qtbot import QtBot
 from app.core.documents.chunking import Chunk, chunk_document
 from app.core.documents.extract import extract
 from app.core.documents.grounding import ground
-from app.core.documents.passage import Citation
+from app.core.documents.passage import CONTEXT_LINES, Citation
 from app.core.documents.search import SearchHit
 from app.core.documents.store import StoredChunk
 from app.core.embedder import Embedder
@@ -127,7 +127,8 @@ def test_a_source_link_opens_the_viewer_at_the_cited_lines_highlighted(
     assert viewer.title.text() == f"notes.md · {place}"
     assert viewer.path_label.text() == str(notes)
     assert viewer.message.isHidden()  # unchanged: nothing to warn about
-    assert viewer.extent.text() == "Showing lines 1-300 of 300"
+    shown = f"{chunk.first_line - CONTEXT_LINES}-{chunk.last_line + CONTEXT_LINES}"
+    assert viewer.extent.text() == f"Showing lines {shown} of 300"  # the cited ones, in context
     highlighted = viewer.highlighted_text().split("\n")
     numbers = range(chunk.first_line, chunk.last_line + 1)
     assert highlighted[0] == LINE.format(n=chunk.first_line)  # from the text, not its number

@@ -209,6 +209,7 @@ class SourceViewer(QDialog):
         # The dialog's palette: on a theme switch its children learn of it only after it does.
         writer = _Writer(self.text, self.palette(), passage.kind in MONOSPACED_KINDS)
         focus_start, focus_lines = 0, [0]
+        writer.cursor.beginEditBlock()  # one layout pass for the whole text
         for index, section in enumerate(passage.sections):
             starts = writer.section(section, first=index == 0)
             if index == passage.focus:
@@ -220,6 +221,7 @@ class SourceViewer(QDialog):
             start, end = (_position(focus_lines, section.text, o) for o in passage.highlight)
             cursor.setPosition(start)
             self._highlight(start, end, whole_lines=section.first_line is not None)
+        writer.cursor.endEditBlock()
         self.text.setTextCursor(cursor)
         self._scroll_to(cursor)
 

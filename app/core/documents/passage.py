@@ -24,7 +24,7 @@ from app.core.errors import CadreError
 from app.core.tasks import CancelToken
 
 FINGERPRINT_HEX = 16  # of sha256: enough to tell an edit, short enough to store with each source
-CONTEXT_LINES = 200  # shown before and after the cited lines
+CONTEXT_LINES = 120  # shown before and after the cited lines; more costs the viewer layout time
 NEIGHBOUR_PAGES = 1  # shown before and after the cited page
 
 _PLACE = re.compile(r"p\. (?P<page>\d+)|lines? (?P<first>\d+)(?:-(?P<last>\d+))?")
