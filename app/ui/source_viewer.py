@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, Qt, QUrl
+from PySide6.QtCore import QEvent, QPoint, Qt, QUrl
 from PySide6.QtGui import (
     QCloseEvent,
     QColor,
@@ -251,6 +251,9 @@ class SourceViewer(QDialog):
         bar = self.text.verticalScrollBar()
         top = self.text.cursorRect(cursor).top() + bar.value()
         bar.setValue(max(0, top - self.text.viewport().height() // 4))
+        if bar.value() > 0:  # start at a whole line, not one cut in half
+            first = self.text.cursorForPosition(QPoint(1, 1))
+            bar.setValue(self.text.cursorRect(first).top() + bar.value())
 
     def changeEvent(self, event: QEvent) -> None:
         """A theme switch repaints the text and the message in the new colours."""
