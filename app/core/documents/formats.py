@@ -240,10 +240,11 @@ def _read_docx(data: bytes, suffix: str) -> list[TextBlock]:
 def _docx_lines(document: DocxDocument) -> Iterator[str]:
     from docx.text.paragraph import Paragraph
 
+    headings = _heading_style_ids(document)
     for item in document.iter_inner_content():
         if isinstance(item, Paragraph):
             if item.text.strip():
-                if _is_heading(item):
+                if _style_id(item) in headings:
                     yield ""  # a blank line before a heading: the chunker prefers to cut there
                 yield item.text
         else:
@@ -252,9 +253,19 @@ def _docx_lines(document: DocxDocument) -> Iterator[str]:
             yield ""
 
 
-def _is_heading(paragraph: Paragraph) -> bool:
-    name = paragraph.style.name if paragraph.style is not None else None
-    return isinstance(name, str) and name.startswith(("Heading", "Title"))
+def _heading_style_ids(document: DocxDocument) -> set[str]:
+    """Ids of the paragraph styles named Heading… or Title, read once: ``paragraph.style`` looks
+    the style up again for every paragraph (7.8 of 8.2 s for 1,500 paragraphs)."""
+    return {
+        style.style_id
+        for style in document.styles
+        if isinstance(style.name, str) and style.name.startswith(("Heading", "Title"))
+    }
+
+
+def _style_id(paragraph: Paragraph) -> str | None:
+    properties = paragraph._p.pPr
+    return properties.style if properties is not None else None
 
 
 def _table_lines(table: Table) -> Iterator[str]:
