@@ -46,6 +46,13 @@ from app.ui.transcript_items import (
 FLUSH_INTERVAL_MS = 40
 WARM_UP_DELAY_MS = 500  # after start-up, not competing with it
 log = logging.getLogger(__name__)
+EMPTY_CHAT = (
+    "Ask anything. Replies are written on this computer, offline.\n\n"
+    "Each message goes to the best installed specialist; the picker above can pin one. The "
+    "built-in Starter answers right away. Specialists… adds models for code, maths, medicine and "
+    "law, and says which fit this computer.\n\n"
+    "To answer from your own files, add a folder under Documents… and pick its collection above."
+)
 ACTIONS = ("edit", "regenerate", "route")  # emitted as action_requested(action, message_id)
 
 
@@ -59,7 +66,7 @@ class TranscriptView(QTextBrowser):
         self.setOpenLinks(False)  # every link is handled by _on_anchor; the transcript stays put
         self.anchorClicked.connect(self._on_anchor)
         self.document().setUndoRedoEnabled(False)
-        self.setPlaceholderText("Ask anything. Replies are written on this computer, offline.")
+        self.setPlaceholderText(EMPTY_CHAT)
         self._pending: list[str] = []
         self._timer = QTimer(self)
         self._timer.setInterval(FLUSH_INTERVAL_MS)
