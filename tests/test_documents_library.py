@@ -15,7 +15,7 @@ import pytest
 from app.core.documents import indexer as indexer_module
 from app.core.documents.indexer import IndexProgress, IndexReport
 from app.core.documents.library import DocumentLibrary
-from app.core.documents.search import keyword_query, reciprocal_rank_fusion
+from app.core.documents.search import keyword_query, keyword_words, reciprocal_rank_fusion
 from app.core.documents.watch import CollectionWatcher
 from app.core.embedder import Embedder, Vectors
 from app.core.errors import CadreError, Cancelled
@@ -254,10 +254,20 @@ def test_watcher_reports_added_changed_renamed_and_deleted_files(tmp_path: Path)
 
 
 def test_search_helpers() -> None:
-    assert keyword_query('what is "INV-20931" OR drop table?') == (
-        '"inv" OR "20931" OR "drop" OR "table"'
+    words = keyword_words('what is "INV-20931" OR drop table? Drop it')
+    assert words == ["inv", "20931", "drop", "table"]
+    assert keyword_words("what is it?") == []
+    few = {"inv": 3, "20931": 1, "drop": 0, "table": 900}
+    assert keyword_query(words, few, 100_000) == '"inv" OR "20931" OR "table"'
+    common = {"inv": 1500, "20931": 1, "drop": 0, "table": 9000}  # table: in 9% of the chunks
+    assert keyword_query(words, common, 100_000) == (
+        '("inv" OR "20931") AND ("inv" OR "20931" OR "table")'
     )
-    assert keyword_query("what is it?") is None
+    everywhere = {"inv": 50_000, "20931": 60_000, "drop": 40_000, "table": 70_000}
+    assert keyword_query(words, everywhere, 100_000) == (
+        '("inv" OR "drop") AND ("inv" OR "20931" OR "drop" OR "table")'
+    )
+    assert keyword_query(words, dict.fromkeys(words, 0), 100_000) is None
     fused = reciprocal_rank_fusion([1, 2, 3], [3, 1])
     assert sorted(fused, key=lambda i: -fused[i]) == [1, 3, 2]
     assert np.isclose(fused[2], 1 / 62)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,11 @@ from app.core.embedder import Embedder
 CANDIDATES = 50  # from each ranking, before fusion
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of the very top ranks
 MODES = ("hybrid", "dense", "keyword")
+# Which words find keyword matches (see keyword_query): those in at most COMMON_SHARE of the
+# chunks or in at most RARE_ENOUGH chunks (scoring so few costs little), and the FINDERS rarest.
+COMMON_SHARE = 0.02
+RARE_ENOUGH = 1000
+FINDERS = 2
 
 # Words too common to help BM25 find anything (they only slow FTS5 down).
 _STOP_WORDS = frozenset(
@@ -105,12 +110,36 @@ class SearchHit:
         }
 
 
-def keyword_query(text: str) -> str | None:
-    """An FTS5 expression matching any of the query's words (each quoted, so no user text is
-    read as FTS5 syntax); ``None`` when no word is left to search for."""
+def keyword_words(text: str) -> list[str]:
+    """The query's words worth searching for, once each, in order."""
     words = [w for w in re.findall(r"\w+", text.lower()) if w not in _STOP_WORDS and len(w) > 1]
-    unique = list(dict.fromkeys(words))
-    return " OR ".join(f'"{word}"' for word in unique) or None
+    return list(dict.fromkeys(words))
+
+
+def keyword_query(words: Sequence[str], counts: Mapping[str, int], total: int) -> str | None:
+    """An FTS5 expression for chunks with the rarer of ``words`` (``counts``: how many of the
+    ``total`` chunks hold each), ranked by all of them; ``None`` when no chunk holds any.
+
+    BM25 scores every chunk that matches, and common words make most chunks match (100k
+    chunks: 28k rows, 60-90 ms). So only the rarer words find chunks; the common words, ANDed
+    with them, still add to the score of the chunks found. The rare words appear twice in the
+    expression, which doubles their weight: on SciFact that ranks as well as plain OR (hybrid
+    nDCG@10 0.707 against 0.710), whereas leaving the common words out lost up to 0.03."""
+    present = [word for word in words if counts.get(word, 0) > 0]
+    if not present:
+        return None
+    rare = max(COMMON_SHARE * total, RARE_ENOUGH)
+    finders = {word for word in present if counts[word] <= rare}
+    if len(finders) < FINDERS:
+        finders = set(sorted(present, key=lambda word: counts[word])[:FINDERS])
+    if len(finders) == len(present):
+        return _any_of(present)
+    return f"({_any_of([word for word in present if word in finders])}) AND ({_any_of(present)})"
+
+
+def _any_of(words: Sequence[str]) -> str:
+    """Each word quoted, so no user text is read as FTS5 syntax."""
+    return " OR ".join(f'"{word}"' for word in words)
 
 
 def reciprocal_rank_fusion(*rankings: list[int], k: int = RRF_K) -> dict[int, float]:
@@ -134,12 +163,12 @@ class Searcher:
         k: int = 5,
         mode: str = "hybrid",
     ) -> list[SearchHit]:
-        match = keyword_query(query)
+        words = keyword_words(query)
         leg = None
-        if mode != "dense" and match is not None:
+        if mode != "dense" and words:
             # BM25 runs in SQLite while the embedder and faiss run here: both release the GIL,
             # so on two cores the two rankings cost about the slower of them, not the sum.
-            leg = _Leg(lambda: self._store.keyword_search(collection, match, CANDIDATES))
+            leg = _Leg(lambda: self._keyword_ranking(collection, words))
         try:
             query_vector = self._embedder.encode([query])[0]
             dense = vectors.search(query_vector, CANDIDATES) if mode != "keyword" else []
@@ -158,6 +187,11 @@ class Searcher:
         return [
             SearchHit(chunks[i], scores[i], similarity.get(i, 0.0)) for i in best if i in chunks
         ]
+
+    def _keyword_ranking(self, collection: Collection, words: list[str]) -> list[tuple[int, float]]:
+        counts = self._store.term_counts(words)
+        match = keyword_query(words, counts, self._store.chunk_total())
+        return [] if match is None else self._store.keyword_search(collection, match, CANDIDATES)
 
 
 class _Leg:
