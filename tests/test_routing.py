@@ -121,7 +121,8 @@ def test_missing_specialists_are_named_with_their_cost(router_service: CadreServ
     assert decision.specialist_id == "starter"  # the only one installed
     assert "no code specialist is ready" in decision.reason
     assert decision.suggestion is not None and decision.suggestion.specialist_id == "code"
-    assert "cadre pull code" in decision.suggestion.why and "GB download" in decision.suggestion.why
+    assert "GB download" in decision.suggestion.why and "cadre" not in decision.suggestion.why
+    assert decision.suggestion.as_command_hint().endswith("Get it with: cadre pull code")
 
 
 def test_an_installed_specialist_of_the_domain_answers(

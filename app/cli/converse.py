@@ -49,7 +49,7 @@ def choose(
     entry = service.catalog.require_ready(decision.specialist_id)
     note(f"→ {entry.manifest.name} · {decision.reason}")
     if decision.suggestion is not None:
-        note(f"  {decision.suggestion.as_text()}")
+        note(f"  {decision.suggestion.as_command_hint()}")
     return decision
 
 

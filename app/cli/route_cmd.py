@@ -22,7 +22,7 @@ def _as_text(decision: RouteDecision, service: CadreService) -> str:
     )
     lines = [f"{name} ({decision.specialist_id}) · {decision.reason}", f"scores: {scores}"]
     if decision.suggestion is not None:
-        lines.append(decision.suggestion.as_text())
+        lines.append(decision.suggestion.as_command_hint())
     return "\n".join(lines)
 
 

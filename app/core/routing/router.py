@@ -51,6 +51,12 @@ class Suggestion:
     def as_text(self) -> str:
         return f"{self.name} would suit this better; it is {self.why}."
 
+    def as_command_hint(self) -> str:
+        """For the terminal: the sentence and the command that installs it."""
+        if self.why.startswith("not installed"):
+            return f"{self.as_text()} Get it with: cadre pull {self.specialist_id}"
+        return self.as_text()
+
 
 @dataclass(frozen=True)
 class RouteDecision:
@@ -72,7 +78,7 @@ class RouteDecision:
             "scores": {d: round(s, 4) for d, s in self.scores.items()},
             "runner_up": self.runner_up,
             "reason": self.reason,
-            "suggestion": self.suggestion.as_text() if self.suggestion else None,
+            "suggestion": self.suggestion.as_command_hint() if self.suggestion else None,
         }
 
 
@@ -229,7 +235,7 @@ class _SpecialistChooser:
             return True, ""
         size = human_bytes(entry.manifest.model.size_bytes)
         verdict = f", {fit.verdict.value}" if fit is not None else ""
-        return False, f"not installed ({size} download{verdict}; cadre pull {entry.manifest.id})"
+        return False, f"not installed ({size} download{verdict})"
 
     def prefer_loaded(
         self, best: str, domain: str, runner_up: str, scores: dict[str, float]
