@@ -86,3 +86,17 @@ def test_an_index_saved_in_float32_is_converted_in_place(
     reloaded = VectorIndex.load(vector_file)
     assert reloaded is not None and len(reloaded) == 5
     assert isinstance(faiss.downcast_index(reloaded._index.index), faiss.IndexScalarQuantizer)
+
+
+def test_keyword_matches_stay_in_their_collection(library: DocumentLibrary, tmp_path: Path) -> None:
+    only = library.search("notes", "meeting notes", k=10, mode="keyword")
+    assert len(only) == 5
+    minutes = tmp_path / "minutes"
+    minutes.mkdir()
+    (minutes / "board.txt").write_text("Meeting notes of the board, with more meeting notes.\n")
+    library.add("minutes", [minutes])
+    run_job(library.index("minutes"))
+    found = library.search("minutes", "meeting notes", k=10, mode="keyword")
+    assert [Path(hit.chunk.path).name for hit in found] == ["board.txt"]
+    again = library.search("notes", "meeting notes", k=10, mode="keyword")
+    assert {hit.chunk.id for hit in again} == {hit.chunk.id for hit in only}

