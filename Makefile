@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/peak_memory.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/transcript.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/source_viewer.py
 
 # The installable app for this OS in dist/Cadre (PyInstaller onedir; see packaging/README.md),
