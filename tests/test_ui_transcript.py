@@ -304,3 +304,23 @@ def test_both_themes_render_code_in_their_colours(
     keyword, _ = formats_of(view, "def greet")
     expected = "#008000" if scheme == "light" else "#c678dd"
     assert keyword.foreground().color().name() == expected
+
+
+def _inked_rows(view: TranscriptView) -> list[int]:
+    """The viewport's pixel rows that have anything drawn on them."""
+    image = view.viewport().grab().toImage()
+    background = image.pixelColor(image.width() - 2, image.height() - 2)
+    return [
+        y
+        for y in range(0, image.height(), 2)
+        if any(image.pixelColor(x, y) != background for x in range(0, image.width(), 3))
+    ]
+
+
+def test_an_empty_chat_explains_itself_in_full(view: TranscriptView) -> None:
+    """All of the guidance shows, not just its first line (as Qt's placeholder text would)."""
+    line = view.fontMetrics().lineSpacing()
+    assert max(_inked_rows(view)) > 4 * line  # the third paragraph is drawn
+    view.add_user("Hello")
+    view.flush()
+    assert max(_inked_rows(view)) < 4 * line  # the chat replaces it

