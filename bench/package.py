@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "packaging"))
 
 import bundle_plan  # noqa: E402
-
 from build import bundle_dir, executable  # noqa: E402
 
 RUNS = 3
