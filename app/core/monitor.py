@@ -183,13 +183,33 @@ def _cpu_busy_total() -> tuple[float, float]:
     return total - idle, total
 
 
+class ResidentMemory:
+    """Resident bytes of another process (the engine worker), keeping its handle between reads."""
+
+    def __init__(self) -> None:
+        self._process: psutil.Process | None = None
+
+    def read(self, pid: int | None) -> int | None:
+        """``None`` when there is no such process (not started, or it ended just now)."""
+        if pid is None:
+            self._process = None
+            return None
+        try:
+            if self._process is None or self._process.pid != pid:
+                self._process = psutil.Process(pid)
+            return int(self._process.memory_info().rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):  # it ended between asking and reading
+            self._process = None
+            return None
+
+
 class ResourceSampler:
     """Takes a :class:`ResourceSample` on demand; cheap (well under a millisecond without a GPU)."""
 
     def __init__(self, meter: GenerationMeter | None = None, *, gpu: bool = True) -> None:
         self._meter = meter
         self._own = psutil.Process()
-        self._worker: psutil.Process | None = None
+        self._worker = ResidentMemory()
         self._nvml = _Nvml() if gpu else None
         self._cpu = _cpu_busy_total()
 
@@ -221,16 +241,7 @@ class ResourceSampler:
         return max(0.0, min(100.0, 100.0 * busy_delta / total_delta))
 
     def _worker_rss(self, pid: int | None) -> int | None:
-        if pid is None:
-            self._worker = None
-            return None
-        try:
-            if self._worker is None or self._worker.pid != pid:
-                self._worker = psutil.Process(pid)
-            return int(self._worker.memory_info().rss)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):  # it ended between asking and reading
-            self._worker = None
-            return None
+        return self._worker.read(pid)
 
     def close(self) -> None:
         """Release NVML (a later sample does not reopen it)."""

@@ -15,6 +15,8 @@ from types import TracebackType
 
 import psutil
 
+from app.core.monitor import ResidentMemory
+
 INTERVAL_S = 0.15
 
 
@@ -27,7 +29,7 @@ class PeakMemory:
         self._worker_pid = worker_pid
         self._interval_s = interval_s
         self._own = psutil.Process()
-        self._worker: psutil.Process | None = None
+        self._worker = ResidentMemory()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.bytes = 0
@@ -39,16 +41,7 @@ class PeakMemory:
         return now
 
     def _worker_rss(self) -> int:
-        pid = self._worker_pid()
-        if pid is None:
-            return 0
-        try:
-            if self._worker is None or self._worker.pid != pid:
-                self._worker = psutil.Process(pid)
-            return int(self._worker.memory_info().rss)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):  # it ended between asking and reading
-            self._worker = None
-            return 0
+        return self._worker.read(self._worker_pid()) or 0
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
