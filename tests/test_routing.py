@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -189,6 +190,27 @@ def test_the_embedder_gives_unit_vectors_the_same_one_by_one_or_in_batches(
     assert batch.shape == (2, 384)
     assert abs(float((batch**2).sum(axis=1)[0]) - 1) < 1e-5
     assert abs(batch[0] - single[0]).max() < 1e-5
+
+
+def test_a_question_embedded_again_is_remembered_not_recomputed(
+    embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Routing and then the document search embed the same question: once is enough."""
+    real = embedder._encode_one
+    computed: list[str] = []
+
+    def counting(text: str) -> Any:
+        computed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(embedder, "_encode_one", counting)
+    question = "Who pays for repairs to the boiler?"
+    first = embedder.encode([question])
+    first[0, 0] = 42.0  # the caller's copy: what is remembered stays as computed
+    again = embedder.encode([question])
+    assert computed == [question] and again[0, 0] != 42.0
+    shorter = embedder.encode([question], max_tokens=4)  # another reading is another vector
+    assert computed == [question, question] and abs(shorter - again).max() > 1e-3
 
 
 def test_cadre_route_reads_one_query_a_line_and_writes_json_lines() -> None:

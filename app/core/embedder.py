@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from app.core.hardware import physical_cores
 Vectors = npt.NDArray[np.float32]
 DIMENSIONS = 384
 BATCH_SIZE = 64
+RECENT_TEXTS = 32  # single texts whose vectors are kept (a question is embedded 2-3 times)
 
 
 # The package that carries the model files; packaging/bundle_plan.py bundles what it names.
@@ -47,6 +49,7 @@ class Embedder:
         self._model_dir = model_dir
         self._model: Any = None
         self._lock = threading.Lock()
+        self._recent: OrderedDict[tuple[str, int], Vectors] = OrderedDict()
 
     @property
     def loaded(self) -> bool:
@@ -76,7 +79,7 @@ class Embedder:
         self.load()
         with self._lock, self._reading(max_tokens):
             if len(texts) == 1:
-                return self._encode_one(texts[0])
+                return self._recent_or_encoded(texts[0])
             vectors = self._model.encode(
                 list(texts),
                 batch_size=BATCH_SIZE,
@@ -94,6 +97,19 @@ class Embedder:
             yield
         finally:
             self._model.max_seq_length = longest
+
+    def _recent_or_encoded(self, text: str) -> Vectors:
+        """A grounded turn embeds its question twice (routing, then the document search), and a
+        re-run embeds it again: the last few single texts are remembered (~20 ms each)."""
+        key = (text, self._model.max_seq_length)
+        vector = self._recent.get(key)
+        if vector is None:
+            vector = self._recent[key] = self._encode_one(text)
+            while len(self._recent) > RECENT_TEXTS:
+                self._recent.pop(next(iter(self._recent)))
+        else:
+            self._recent.move_to_end(key)
+        return vector.copy()
 
     def _encode_one(self, text: str) -> Vectors:
         """One text (the routing path), without encode()'s batching overhead (~2 ms of 14), on one
