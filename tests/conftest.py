@@ -6,6 +6,7 @@ import ipaddress
 import json
 import shutil
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,17 @@ from app.core.service import CadreService
 from app.core.tasks import run_job
 from tests.fakehub import FakeHub
 from tests.tiny_gguf import CHATML_TEMPLATE, write_tiny_llama
+
+
+def interruptible_cadre(*args: str) -> list[str]:
+    """The command line of a ``cadre`` child that Ctrl+C (SIGINT) reaches as KeyboardInterrupt,
+    even when this test run was started with SIGINT ignored (``nohup``, or ``&`` in a script):
+    Python keeps an inherited "ignore" rather than install its handler."""
+    prelude = (
+        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_module('app', run_name='__main__', alter_sys=True)"
+    )
+    return [sys.executable, "-c", prelude, *args]
 
 
 @pytest.fixture(autouse=True)

@@ -31,7 +31,7 @@ from app.core.errors import CadreError
 from app.core.paths import DataPaths
 from app.core.service import CadreService
 from app.core.tasks import run_job
-from tests.conftest import manifest_toml
+from tests.conftest import interruptible_cadre, manifest_toml
 from tests.test_cli import cadre
 from tests.tiny_gguf import write_tiny_llama
 
@@ -528,7 +528,7 @@ def test_only_loopback_and_a_free_port(service: CadreService, server: ApiServer)
 @posix_only
 def test_cadre_serve_prints_url_and_token_and_stops_on_ctrl_c(tiny_specialist: str) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", "0"],
+        interruptible_cadre("serve", "--port", "0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

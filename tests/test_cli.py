@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import interruptible_cadre
+
 
 def cadre(*args: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -104,7 +106,7 @@ def test_ctrl_c_stops_the_reply_cleanly(tiny_specialist: str, cadre_home: Path) 
         .replace("context_size = 512", "context_size = 8192")
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "ask", "--specialist", "tiny", "hello"],
+        interruptible_cadre("ask", "--specialist", "tiny", "hello"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

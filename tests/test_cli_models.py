@@ -6,10 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from tests.conftest import interruptible_cadre
 from tests.fakehub import FakeHub, HubFile
 from tests.test_cli import cadre
 
@@ -108,7 +108,7 @@ def test_ctrl_c_pauses_a_pull_and_the_next_pull_resumes(
     data = tiny_chat_model.read_bytes()
     slow = hub.add(HubFile(CODE_REPO, CODE_FILE, data, chunk_size=4096, delay_s=0.05))
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "pull", "code"],
+        interruptible_cadre("pull", "code"),
         env=os.environ.copy(),
         stderr=subprocess.PIPE,
         text=True,
