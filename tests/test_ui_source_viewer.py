@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QObject, QUrl, Slot
+from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QTextBlock, QTextFormat
 from pytestqt.qtbot import QtBot
 
@@ -27,21 +27,9 @@ from app.ui.source_viewer import CHANGED_LINES, SourceViewer
 from app.ui.theme import palette_for
 from app.ui.transcript import TranscriptView
 from tests.doc_fixtures import write_pdf
-from tests.test_ui_transcript import anchors, click_href
+from tests.test_ui_transcript import Opened, anchors, click_href
 
 LINE = "Line {n}: the tenant keeps the garden tidy and pays rent on day {n} of the month."
-
-
-class Opened(QObject):
-    """Receives what QDesktopServices.openUrl is asked to open."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[str] = []
-
-    @Slot(QUrl)
-    def open(self, url: QUrl) -> None:
-        self.urls.append(url.toString())
 
 
 @pytest.fixture
