@@ -23,7 +23,7 @@ from app.core.storage import ConversationStore, StoredMessage, archive, open_dat
 from app.core.storage.conversations import MessageTimings, RouteRecord
 from app.core.storage.db import apply_migrations
 from app.core.storage.migrations import MIGRATIONS
-from app.core.tasks import run_job
+from app.core.tasks import CancelToken, run_job
 from tests.conftest import manifest_toml
 
 SQL_QUESTION = "Fix this SQL: SELECT * FORM users"
@@ -79,6 +79,32 @@ def test_regenerate_replaces_the_last_reply(service: CadreService) -> None:
     ]
     assert [m.position for m in service.conversations.messages(conversation.id)] == [0, 1]
     assert service.routing._corrections.all() == []
+
+
+def test_a_reply_that_is_not_written_again_is_put_back(
+    service: CadreService, tiny_chat_model: Path
+) -> None:
+    """Nothing is lost: stopped before any text, or failed, the earlier reply stays."""
+    conversation = service.conversations.create("")
+    first = ask(service, conversation.id, SQL_QUESTION)
+    stopped = CancelToken()
+    stopped.cancel()
+    assert run_job(service.turns.regenerate(conversation.id, first.id, stopped)) is None
+    kept = service.conversations.messages(conversation.id)
+    assert shape(service, conversation.id) == [
+        ("user", SQL_QUESTION, "tiny-coder"),
+        ("assistant", first.content, "tiny-coder"),
+    ]
+    assert (kept[1].route, kept[1].timings, kept[1].position) == (first.route, first.timings, 1)
+    retry = service.turns.drop_reply(conversation.id, kept[1].id)
+    tiny_chat_model.rename(tiny_chat_model.with_suffix(".moved"))  # gone before it loads
+    try:
+        with pytest.raises(CadreError):
+            run_job(service.turns.answer_again(retry))
+    finally:
+        tiny_chat_model.with_suffix(".moved").rename(tiny_chat_model)
+    assert shape(service, conversation.id)[-1] == ("assistant", first.content, "tiny-coder")
+    assert fts_is_consistent(service._database())
 
 
 def test_only_the_last_reply_can_be_regenerated(service: CadreService) -> None:

@@ -17,6 +17,7 @@ from app.core.embedder import Embedder
 from app.core.paths import DataPaths
 from app.core.service import CadreService
 from app.core.storage import StoredMessage
+from app.core.tasks import CancelToken, run_job
 from app.core.turns import RerunOption
 from app.ui.chat_window import ChatWindow
 from app.ui.route_menu import AUTOMATIC, ONLY_LAST, RERUN, option_label
@@ -84,6 +85,25 @@ def test_regenerate_replaces_the_last_reply_in_store_and_view(
     page = window.transcript.toHtml()
     assert f"cadre:regenerate/{again.id}" in page and first.id not in page
     assert window.transcript.toPlainText().count("hello world") == 1
+
+
+def test_a_regenerate_stopped_before_any_text_shows_the_earlier_reply_again(
+    qtbot: QtBot, window: ChatWindow
+) -> None:
+    first = send(qtbot, window, "hello world")
+    turns = window._service.turns
+    conversation_id = window.controller.conversation_id
+    assert conversation_id is not None
+    retry = turns.drop_reply(conversation_id, first.id)
+    window.controller.rewound.emit(retry.question)  # the view as the controller leaves it
+    stopped = CancelToken()
+    stopped.cancel()
+    assert run_job(turns.answer_again(retry, stopped)) is None
+    window.controller.reply_finished.emit(None)
+    assert [m.content for m in stored(window)] == ["hello world", first.content]
+    assert window.transcript.toPlainText().count(first.content) == 1
+    assert "Stopped" not in window.transcript.toPlainText()
+    assert window.statusBar().currentMessage() == "Stopped: the earlier reply is kept."
 
 
 def test_nothing_is_regenerated_while_a_reply_streams(qtbot: QtBot, window: ChatWindow) -> None:

@@ -332,6 +332,8 @@ class CadreService:
         with PeakMemory(lambda: self.engine.pid) as peak:
             info = yield from self.load_specialist(specialist_id)
             yield ModelReady(specialist_id, info)
+            if cancel is not None and cancel.cancelled:  # stopped while the model loaded
+                return None
             history = history_for(manifest, store.messages(conversation_id))
             grounding = None
             if retrieved is not None:  # the model sees the excerpts; the transcript keeps the text

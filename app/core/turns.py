@@ -8,7 +8,7 @@ Deleting is one transaction, and the search index follows it (its triggers, migr
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from app.core.errors import CadreError
@@ -32,6 +32,7 @@ class Retry:
     specialist_id: str | None  # None: the router chooses again
     route: RouteRecord | None
     teach: bool  # record a routing correction first (the dropped reply was routed automatically)
+    dropped: StoredMessage | None = None  # the reply deleted: put back if no new one is written
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ class Turns:
             retry = Retry(conversation_id, messages[-2], None, None, teach=False)
         else:
             retry = self._retry_of(messages[-2], messages[-1], specialist_id)
-        self._truncate(conversation_id, reply_id)
-        return retry
+        dropped = self._truncate(conversation_id, reply_id)
+        return replace(retry, dropped=dropped[0])
 
     def _retry_of(
         self, question: StoredMessage, reply: StoredMessage, specialist_id: str | None
@@ -104,8 +105,8 @@ class Turns:
             decision = service.routing.route(question, previous_specialist=previous)
             yield decision
             specialist_id, route = decision.specialist_id, record_of(decision)
-        return (
-            yield from service.answer(
+        try:
+            reply = yield from service.answer(
                 retry.conversation_id,
                 question,
                 specialist_id,
@@ -113,6 +114,28 @@ class Turns:
                 route=route,
                 collection=collection,
             )
+        except BaseException:
+            self._put_back(retry)
+            raise
+        if reply is None:  # stopped before any text
+            self._put_back(retry)
+        return reply
+
+    def _put_back(self, retry: Retry) -> None:
+        """Nothing is lost: when the new reply fails or is stopped before it says anything, the
+        reply it was to replace is stored again (a copy, as the conversation's last message)."""
+        old = retry.dropped
+        if old is None:
+            return
+        self._service.conversations.add_message(
+            retry.conversation_id,
+            old.role,
+            old.content,
+            old.specialist_id,
+            finish_reason=old.finish_reason,
+            timings=old.timings,
+            route=old.route,
+            sources=old.sources,
         )
 
     def regenerate(

@@ -348,13 +348,24 @@ class ChatWindow(QMainWindow):
         self.conversation_list.refresh()  # a new conversation, a new title, a newer date
         self.conversation_list.select(self.controller.conversation_id)
         if message is None:
-            self.transcript.end_reply("Stopped.")
+            self._show_stopped()
             return
         self.transcript.end_reply(footer_for(message), source_links(message))
         stored = self._service.conversations.messages(message.conversation_id)[-2:]
         if len(stored) == 2 and stored[0].role == "user" and stored[1].id == message.id:
             self.transcript.finish_turn(stored[0], message, self._speaker)
         self.statusBar().showMessage("Ready.")
+
+    def _show_stopped(self) -> None:
+        """A reply stopped before any text. One that was to replace an earlier reply leaves that
+        reply in place (the core puts it back): show the conversation as it is stored."""
+        conversation_id = self.controller.conversation_id
+        stored = self._service.conversations.messages(conversation_id) if conversation_id else []
+        if stored and stored[-1].role == "assistant":
+            self.transcript.show_conversation(stored, self._speaker)
+            self.statusBar().showMessage("Stopped: the earlier reply is kept.")
+        else:
+            self.transcript.end_reply("Stopped.")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.document_ops.shutdown()
