@@ -5,6 +5,7 @@ light and dark colours; and the window's own wiring. Real files, a real conversa
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from app.core.documents.search import SearchHit
 from app.core.documents.store import StoredChunk
 from app.core.embedder import Embedder
 from app.core.service import CadreService
+from app.ui import reveal
 from app.ui.chat_window import ChatWindow
 from app.ui.source_viewer import CHANGED_LINES, SourceViewer
 from app.ui.theme import palette_for
@@ -187,8 +189,14 @@ def test_a_file_changed_since_the_reply_is_flagged(
 
 
 def test_the_buttons_open_the_file_and_its_folder(
-    qtbot: QtBot, viewer: SourceViewer, tmp_path: Path, opened: Opened
+    qtbot: QtBot,
+    viewer: SourceViewer,
+    tmp_path: Path,
+    opened: Opened,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Without a file manager that can select a file, Show in folder opens the folder."""
+    monkeypatch.setattr(reveal, "_select", lambda path: False)  # no file manager in a test
     notes = lines_file(tmp_path, 5)
     viewer.show_citation(Citation(str(notes), line_start=2, line_end=3))
     assert not viewer.open_button.isEnabled()  # while reading
@@ -264,3 +272,15 @@ def test_the_window_opens_its_one_viewer_from_a_source_link(
         assert window.source_viewer.isVisible()
         assert window.source_viewer.highlighted_text().startswith(LINE.format(n=chunk.first_line))
     window.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the freedesktop interface")
+def test_without_a_session_bus_the_file_is_not_selected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtDBus import QDBusConnection
+
+    if QDBusConnection.sessionBus().isConnected():
+        pytest.skip("a session bus is running: a file manager might open")
+    notes = lines_file(tmp_path, 1)
+    assert reveal._select(notes) is False

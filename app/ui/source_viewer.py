@@ -43,6 +43,7 @@ from app.core.documents.passage import (
 )
 from app.core.errors import CadreError
 from app.ui.errors import show_bug
+from app.ui.reveal import reveal
 from app.ui.runner import JobRunner, RunningJob
 from app.ui.theme import is_dark
 
@@ -184,7 +185,10 @@ class SourceViewer(QDialog):
             QDesktopServices.openUrl(QUrl.fromLocalFile(self._citation.path))
 
     def show_in_folder(self) -> None:
-        if self._folder is not None:
+        """The file selected in the file manager; its folder when the file is gone."""
+        if self._passage is not None:
+            reveal(self._passage.path)
+        elif self._folder is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._folder)))
 
     # -- the text -------------------------------------------------------------------------------
