@@ -61,11 +61,7 @@ class Turns:
         ``specialist_id``, by the specialist the router picks (``reroute``), or by the one that
         wrote it."""
         messages = self._service.conversations.messages(conversation_id)
-        if (
-            len(messages) < 2
-            or (messages[-1].id, messages[-1].role) != (reply_id, "assistant")
-            or messages[-2].role != "user"
-        ):
+        if not _is_last_reply(messages, reply_id):
             raise CadreError("Only the last reply of a conversation can be written again.")
         if reroute:
             retry = Retry(conversation_id, messages[-2], None, None, teach=False)
@@ -73,6 +69,10 @@ class Turns:
             retry = self._retry_of(messages[-2], messages[-1], specialist_id)
         dropped = self._truncate(conversation_id, reply_id)
         return replace(retry, dropped=dropped[0])
+
+    def can_write_again(self, conversation_id: str, reply_id: str) -> bool:
+        """Whether :meth:`drop_reply` would take ``reply_id``: the last reply, after a question."""
+        return _is_last_reply(self._service.conversations.messages(conversation_id), reply_id)
 
     def _retry_of(
         self, question: StoredMessage, reply: StoredMessage, specialist_id: str | None
@@ -198,3 +198,11 @@ class Turns:
         if not dropped:  # deleted meanwhile, by another window or process
             raise CadreError("That message is no longer in the conversation.")
         return dropped
+
+
+def _is_last_reply(messages: list[StoredMessage], reply_id: str) -> bool:
+    return (
+        len(messages) >= 2
+        and (messages[-1].id, messages[-1].role) == (reply_id, "assistant")
+        and messages[-2].role == "user"
+    )

@@ -15,7 +15,7 @@ from app.core.service import CadreService, ModelReady, ReplyChunk
 from app.core.storage import StoredMessage
 from app.core.tasks import CancelToken, Job, Progress
 from app.core.turns import RerunOption, Retry
-from app.ui.runner import JobFactory, JobRunner, RunningJob
+from app.ui.runner import JobFactory, JobRunner, RunningJob, report_failure
 
 FITS_MAX_AGE_S = 30.0  # memory changes: older fits are found again (in the background) on use
 
@@ -156,8 +156,7 @@ class ChatController(QObject):
         """Only the conversation's last reply can be written again."""
         if self._conversation_id is None:
             return False
-        messages = self._service.conversations.messages(self._conversation_id)
-        return bool(messages) and (messages[-1].id, messages[-1].role) == (message_id, "assistant")
+        return self._service.turns.can_write_again(self._conversation_id, message_id)
 
     def rerun_options(self, reply: StoredMessage) -> list[RerunOption]:
         """The re-run menu's options, with the memory fits found in the background (a specialist
@@ -269,7 +268,7 @@ class ChatController(QObject):
 
     def _on_failed(self, exc: BaseException) -> None:
         self.reply_finished.emit(None)
-        (self.known_error if isinstance(exc, CadreError) else self.bug).emit(exc)
+        report_failure(exc, self.known_error, self.bug)
 
     def _on_done(self) -> None:
         self._job = None

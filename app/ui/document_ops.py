@@ -24,7 +24,7 @@ from app.core.documents.watch import SETTLE_S, CollectionWatcher
 from app.core.errors import CadreError
 from app.core.service import CadreService
 from app.core.tasks import CancelToken, Job, Progress
-from app.ui.runner import JobRunner, RunningJob
+from app.ui.runner import JobRunner, RunningJob, report_failure
 
 SHUTDOWN_WAIT_MS = 30_000  # an embedding batch in flight finishes before the cancel is seen
 
@@ -222,10 +222,7 @@ class DocumentOps(QObject):
             self.index(name)
 
     def _failed(self, exc: BaseException) -> None:
-        if isinstance(exc, CadreError):
-            self.known_error.emit(exc)
-        else:
-            self.bug.emit(exc)
+        report_failure(exc, self.known_error, self.bug)
 
 
 def _swap(old: CollectionWatcher | None, new: CollectionWatcher | None) -> Job[None]:

@@ -13,12 +13,11 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from app.core.catalog import CatalogEntry
-from app.core.errors import CadreError
 from app.core.installer import PullResult, RemovalPlan
 from app.core.service import CadreService, SpecialistStatus
 from app.core.tasks import CancelToken, Job, Progress
 from app.core.user_manifests import NewSpecialist
-from app.ui.runner import JobFactory, JobRunner, RunningJob
+from app.ui.runner import JobFactory, JobRunner, RunningJob, report_failure
 
 
 @dataclass(frozen=True)
@@ -137,10 +136,7 @@ class ModelOps(QObject):
         self._failed(exc)
 
     def _failed(self, exc: BaseException) -> None:
-        if isinstance(exc, CadreError):
-            self.known_error.emit(exc)
-        else:
-            self.bug.emit(exc)
+        report_failure(exc, self.known_error, self.bug)
 
     def _end(self, specialist_id: str, outcome: str) -> None:
         self._jobs.pop(specialist_id, None)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, SignalInstance
 
-from app.core.errors import Cancelled
+from app.core.errors import CadreError, Cancelled
 from app.core.tasks import CancelToken
 
 JobFactory = Callable[[CancelToken], Generator[Any, None, Any]]
@@ -111,3 +111,8 @@ class JobRunner(QObject):
 
     def wait(self, timeout_ms: int = -1) -> bool:
         return self._pool.waitForDone(timeout_ms)
+
+
+def report_failure(exc: BaseException, known_error: SignalInstance, bug: SignalInstance) -> None:
+    """A :class:`CadreError` is for the user to fix (a message); anything else is a bug."""
+    (known_error if isinstance(exc, CadreError) else bug).emit(exc)

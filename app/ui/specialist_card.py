@@ -165,15 +165,20 @@ class SpecialistCard(QFrame):
             {"installed": "Check for update", "partly downloaded": "Resume"}.get(state, "Download")
         )
         self.cancel_button.setVisible(self.downloading)
-        built_in = status is not None and status.entry.manifest.model.source == "pypi"
+        built_in = status is not None and _ships_with_cadre(status)
         removable = state in ("installed", "partly downloaded") and not built_in  # it ships
         user_added = status is not None and status.user_added
         self.remove_button.setVisible((removable or user_added) and not self.downloading)
         self.detail.setVisible(bool(self.detail.text()))  # no empty line under a quiet card
 
 
+def _ships_with_cadre(status: SpecialistStatus) -> bool:
+    """The built-in starter: its model comes from a Python package, not a download."""
+    return status.entry.manifest.model.source == "pypi"
+
+
 def _state_words(status: SpecialistStatus) -> str:
-    if status.entry.manifest.model.source == "pypi":
+    if _ships_with_cadre(status):
         return STATE_WORDS["embedded"]  # ready or assembled on first use: it ships with Cadre
     return STATE_WORDS.get(status.state, status.state)
 
