@@ -218,7 +218,7 @@ class ChatWindow(QMainWindow):
     def _on_routed(self, route: RouteDecision | RouteRecord) -> None:
         note = route.reason
         if isinstance(route, RouteDecision) and route.suggestion is not None:
-            note += f" — {route.suggestion.as_text()} (Specialists…)"
+            note += f" — {route.suggestion.as_text().removesuffix('.')}; see Specialists…"
         self.transcript.add_note(note)
 
     def send(self) -> None:
