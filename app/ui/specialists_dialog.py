@@ -95,6 +95,7 @@ class SpecialistsDialog(QDialog):
             card.cancel_requested.connect(self._ops.cancel)
             card.remove_requested.connect(self._confirm_removal)
             self._list.insertWidget(self._list.count() - 1, card)  # above the stretch
+            card.show()  # now, not on the layout's queued show: callers read its buttons' state
         return card
 
     def _show_overview(self, rows: list[SpecialistStatus]) -> None:
