@@ -4,7 +4,7 @@ busy painting the passage.
 Reads a cited passage (with its fingerprint check) from a 10 MB text file, a 100-page PDF and a
 Word document found by fingerprint alone, then paints the text file's passage into a SourceViewer.
 Prints the best of three for each. Aim: the paint (GUI thread) <= 50 ms; the read (a pool thread)
-is bounded by the format's reader, which the indexer shares.
+is bounded by the format's reader, which the indexer shares; a PDF reads only the pages shown.
 
 Usage: QT_QPA_PLATFORM=offscreen python bench/source_viewer.py
 """

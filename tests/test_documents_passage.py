@@ -4,9 +4,12 @@ its fingerprint, old sources (a place string only), missing files, and files cha
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pypdf import PageObject
 
 from app.core.documents.chunking import Chunk, chunk_document
 from app.core.documents.extract import extract
@@ -24,7 +27,7 @@ from app.core.documents.search import SearchHit
 from app.core.documents.store import StoredChunk
 from app.core.errors import CadreError
 from app.core.tasks import CancelToken
-from tests.doc_fixtures import write_docx, write_pdf
+from tests.doc_fixtures import write_docx, write_drawing_pdf, write_pdf
 
 SENTENCES = [
     f"Clause {n} says the tenant {'must' if n % 2 else 'may'} do thing number {n}. "
@@ -102,6 +105,74 @@ def test_a_pdf_citation_shows_the_page_and_its_neighbours(tmp_path: Path) -> Non
     assert passage.focus == 1 and passage.sections[1].first_line is None
     assert highlighted(passage) == chunk.text  # the excerpt itself, found on its page
     assert passage.changed is False and passage.extent == "pages 1-3 of 3"
+
+
+def test_a_pdf_citation_reads_only_the_pages_it_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pages = [f"Page {n} holds clause {n}. {SENTENCES[n % len(SENTENCES)]}" for n in range(1, 41)]
+    pdf = write_pdf(tmp_path / "manual.pdf", pages)
+    chunk = next(c for c in chunks_of(pdf) if c.page == 20)
+    read: list[int] = []
+    extract_text = PageObject.extract_text
+
+    def recording(page: PageObject, *args: Any, **kwargs: Any) -> str:
+        read.append(page.page_number + 1)
+        return extract_text(page, *args, **kwargs)
+
+    monkeypatch.setattr(PageObject, "extract_text", recording)
+    passage = read_passage(cited(pdf, chunk))
+    assert sorted(read) == [19, 20, 21]
+    assert [s.heading for s in passage.sections] == ["Page 19", "Page 20", "Page 21"]
+    assert highlighted(passage) == chunk.text and passage.changed is False
+    assert passage.extent == "pages 19-21 of 40"
+
+
+def test_a_cited_pdf_page_without_text_shows_the_nearest_page_with_text(tmp_path: Path) -> None:
+    texts = [
+        "",
+        " ".join(SENTENCES[:8]),
+        " ".join(SENTENCES[8:16]),
+        "",
+        "",
+        " ".join(SENTENCES[16:24]),
+    ]
+    pdf = write_pdf(tmp_path / "scan.pdf", texts)
+    chunk = next(c for c in chunks_of(pdf) if c.page == 3)
+    uncited = Citation(str(pdf), fingerprint=fingerprint(chunks_of(pdf)[0].text))
+    passage = read_passage(uncited)  # no page cited: the first page with text, page 1 blank
+    assert [s.heading for s in passage.sections] == ["Page 2", "Page 3"]
+    assert passage.focus == 0 and passage.changed is False and highlighted(passage)
+    assert passage.extent == "pages 2-3 of 6"
+    write_pdf(pdf, [*texts[:2], "", *texts[3:]])  # page 3 lost its text: page 2 is as near
+    passage = read_passage(cited(pdf, chunk))
+    assert passage.sections[passage.focus].heading == "Page 2"
+    assert passage.changed is True and passage.highlight is None
+    passage = read_passage(Citation(str(pdf), page=5))  # 4 and 6 are as near: the earlier
+    assert [s.heading for s in passage.sections] == ["Page 6"]
+    assert passage.changed is True and passage.extent == "page 6 of 6"
+    passage = read_passage(Citation(str(pdf), page=90))  # past the end: the last with text
+    assert passage.sections[passage.focus].heading == "Page 6"
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "reason"),
+    [
+        ("scan.pdf", write_drawing_pdf, "no text layer (scanned PDF?)"),
+        ("locked.pdf", lambda path: write_pdf(path, ["Secret."], user_password="pw"),
+         "encrypted PDF: it needs a password to open"),
+        ("broken.pdf", lambda path: path.write_bytes(b"%PDF-1.4 not really"), "damaged PDF: "),
+    ],
+)  # fmt: skip
+def test_a_pdf_that_cannot_be_shown_says_why(
+    tmp_path: Path, name: str, write: Callable[[Path], object], reason: str
+) -> None:
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(SourceUnavailableError) as caught:
+        read_passage(Citation(str(path), page=1))
+    assert caught.value.message.startswith(f"{name} cannot be shown: {reason}")
+    assert caught.value.folder == tmp_path
 
 
 @pytest.mark.parametrize(

@@ -25,10 +25,10 @@ from app.core.embedder import Embedder
 from app.core.service import CadreService
 from app.ui import reveal
 from app.ui.chat_window import ChatWindow
-from app.ui.source_viewer import CHANGED_LINES, SourceViewer
+from app.ui.source_viewer import CHANGED_LINES, CHANGED_TEXT, SourceViewer
 from app.ui.theme import palette_for
 from app.ui.transcript import TranscriptView
-from tests.doc_fixtures import write_pdf
+from tests.doc_fixtures import write_drawing_pdf, write_pdf
 from tests.test_ui_transcript import Opened, anchors, click_href
 
 LINE = "Line {n}: the tenant keeps the garden tidy and pays rent on day {n} of the month."
@@ -147,6 +147,25 @@ def test_a_pdf_source_shows_its_page_with_the_excerpt_highlighted(
     (selection,) = viewer.text.extraSelections()  # the excerpt itself, not whole lines
     assert selection.cursor.selectedText().replace("\u2029", "\n") == chunk.text
     assert viewer.extent.text() == "Showing pages 2-4 of 4"
+
+
+def test_a_pdf_page_changed_since_the_reply_is_flagged_and_a_scan_says_why(
+    qtbot: QtBot, view: TranscriptView, viewer: SourceViewer, service: CadreService, tmp_path: Path
+) -> None:
+    pages = [" ".join(LINE.format(n=n) for n in range(p * 10, p * 10 + 8)) for p in range(1, 4)]
+    pdf = write_pdf(tmp_path / "lease.pdf", pages)
+    chunk = next(c for c in chunk_document(extract(pdf)) if c.page == 2)
+    write_pdf(pdf, [pages[0], pages[1].replace("garden", "hedge"), pages[2]])
+    (link,) = show_reply(service, view, stored_source(pdf, chunk))
+    click_href(qtbot, view, link)
+    read(qtbot, viewer)
+    assert viewer.message.isVisible() and viewer.message.text() == CHANGED_TEXT
+    assert viewer.highlighted_text() == "" and "Page 2" in viewer.text.toPlainText()
+    write_drawing_pdf(pdf)  # the same file name, now a scan without a text layer
+    viewer.show_citation(Citation(str(pdf), page=2))
+    read(qtbot, viewer)
+    assert viewer.message.text() == "lease.pdf cannot be shown: no text layer (scanned PDF?)."
+    assert viewer.text.isHidden() and viewer.folder_button.isEnabled()
 
 
 def test_a_missing_file_says_so_and_still_offers_its_folder(

@@ -11,7 +11,14 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.documents.formats import KIND_BY_SUFFIX, READERS, TextBlock, Unusable
+from app.core.documents.formats import (
+    KIND_BY_SUFFIX,
+    NO_TEXT_LAYER,
+    READERS,
+    PdfPages,
+    TextBlock,
+    Unusable,
+)
 from app.core.errors import CadreError
 from app.core.units import human_bytes
 
@@ -19,10 +26,12 @@ __all__ = [
     "MAX_FILE_BYTES",
     "SUPPORTED_SUFFIXES",
     "ExtractedDocument",
+    "PdfPages",
     "SkippedFileError",
     "TextBlock",
     "extract",
     "is_supported",
+    "open_pdf",
 ]
 
 MAX_FILE_BYTES = 200 * 1000 * 1000
@@ -63,10 +72,19 @@ def extract(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> ExtractedDocument
         data = _read_bytes(path, max_bytes)
         blocks = tuple(block for block in READERS[kind](data, suffix) if block.text.strip())
         if not blocks:
-            raise Unusable("no text layer (scanned PDF?)" if kind == "pdf" else "no text")
+            raise Unusable(NO_TEXT_LAYER if kind == "pdf" else "no text")
     except Unusable as exc:
         raise SkippedFileError(path, exc.reason) from None
     return ExtractedDocument(path, kind, blocks)
+
+
+def open_pdf(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> PdfPages:
+    """A PDF to read only some of its pages (:func:`extract` reads them all), or
+    :class:`SkippedFileError` saying why it cannot be opened."""
+    try:
+        return PdfPages(_read_bytes(path, max_bytes))
+    except Unusable as exc:
+        raise SkippedFileError(path, exc.reason) from None
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:

@@ -178,26 +178,41 @@ def _render_row(names: list[str], row: list[str]) -> str:
 # PDF --------------------------------------------------------------------------------------------
 
 
+NO_TEXT_LAYER = "no text layer (scanned PDF?)"
+
+
+class PdfPages:
+    """A PDF opened to read its pages' text one at a time: the indexer reads every page, the
+    source viewer only the few it shows (pypdf parses a page's content only when asked)."""
+
+    def __init__(self, data: bytes) -> None:
+        from pypdf import PdfReader
+
+        _quiet_pypdf()
+        with parsing("PDF"):
+            self._reader = PdfReader(io.BytesIO(data))
+            _unlock(self._reader)
+            self.count = len(self._reader.pages)
+
+    def text(self, number: int) -> str:
+        """The text layer of page ``number`` (1-based); :class:`Unusable` if that page is damaged."""
+        with parsing("PDF"):
+            text = self._reader.pages[number - 1].extract_text()
+        return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+
+
 def _read_pdf(data: bytes, suffix: str) -> list[TextBlock]:
     """One block per page, from the text layer. A page that fails alone is left out; a file whose
     every page fails is damaged."""
-    from pypdf import PdfReader
-
-    _quiet_pypdf()
-    with parsing("PDF"):
-        reader = PdfReader(io.BytesIO(data))
-        _unlock(reader)
-        pages = list(reader.pages)
+    pdf = PdfPages(data)
     blocks: list[TextBlock] = []
     failure: Unusable | None = None
-    for number, page in enumerate(pages, 1):
+    for number in range(1, pdf.count + 1):
         try:
-            with parsing("PDF"):
-                text = page.extract_text()
+            text = pdf.text(number)
         except Unusable as exc:
             failure = exc
             continue
-        text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
         blocks.append(TextBlock(text, page=number, first_line=None))
     if failure is not None and not blocks:
         raise failure

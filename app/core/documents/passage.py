@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from app.core.documents.extract import ExtractedDocument, SkippedFileError, TextBlock, extract
+from app.core.documents.extract import (
+    ExtractedDocument,
+    PdfPages,
+    SkippedFileError,
+    TextBlock,
+    extract,
+    open_pdf,
+)
+from app.core.documents.formats import KIND_BY_SUFFIX, NO_TEXT_LAYER, Unusable
 from app.core.errors import CadreError
 from app.core.tasks import CancelToken
 
@@ -147,11 +155,11 @@ def read_passage(citation: Citation) -> Passage:
     if not path.is_absolute():
         raise SourceUnavailableError(f"The source {citation.path!r} has no full path to open.")
     try:
+        if KIND_BY_SUFFIX.get(path.suffix.lower()) == "pdf":
+            return _pdf_passage(path, open_pdf(path), citation)
         document = extract(path)
     except SkippedFileError as exc:
         raise _unavailable(path, exc.reason) from None
-    if document.kind == "pdf":
-        return _pdf_passage(document, citation)
     return _text_passage(document, citation)
 
 
@@ -172,28 +180,60 @@ def _unavailable(path: Path, reason: str) -> SourceUnavailableError:
 # PDF --------------------------------------------------------------------------------------------
 
 
-def _pdf_passage(document: ExtractedDocument, citation: Citation) -> Passage:
-    """The cited page with its neighbours; the excerpt is highlighted where it is found."""
-    pages = {block.page: block.text for block in document.blocks if block.page is not None}
-    numbers = sorted(pages)
-    wanted = citation.page or numbers[0]
-    page = min(numbers, key=lambda number: abs(number - wanted))  # itself, if it has text
-    shown = [number for number in numbers if abs(number - page) <= NEIGHBOUR_PAGES]
-    text = pages[page]
+def _pdf_passage(path: Path, pdf: PdfPages, citation: Citation) -> Passage:
+    """The cited page with its neighbours; the excerpt is highlighted where it is found. Only
+    the pages shown are read, unless the cited page has no text: then the nearest that has."""
+    texts = _PageTexts(pdf)
+    page = texts.nearest(citation.page or 1, path)  # the cited page itself, if it has text
+    wanted = citation.page or page  # no page cited: the first with text
+    shown = [n for n in range(page - NEIGHBOUR_PAGES, page + NEIGHBOUR_PAGES + 1) if texts[n]]
+    text = texts[page]
     found = _find(text, citation.fingerprint, 0, len(text)) if page == wanted else None
     if page != wanted:
         changed: bool | None = True  # the cited page is gone, or has no text any more
     else:
         changed = None if citation.fingerprint is None else found is None
     return Passage(
-        document.path,
-        document.kind,
-        tuple(Section(f"Page {number}", None, pages[number]) for number in shown),
+        path,
+        "pdf",
+        tuple(Section(f"Page {number}", None, texts[number]) for number in shown),
         shown.index(page),
         found,
         changed,
-        _range_text("page", shown[0], shown[-1], numbers[-1]),
+        _range_text("page", shown[0], shown[-1], pdf.count),
     )
+
+
+class _PageTexts:
+    """A PDF's page texts, each read when first asked for; a page out of range, without text or
+    damaged alone reads as ``""`` (the indexer leaves such pages out too)."""
+
+    def __init__(self, pdf: PdfPages) -> None:
+        self._pdf = pdf
+        self._texts: dict[int, str] = {}
+        self._failure: Unusable | None = None
+        self._failures = 0
+
+    def __getitem__(self, number: int) -> str:
+        if not 1 <= number <= self._pdf.count:
+            return ""
+        if number not in self._texts:
+            try:
+                text = self._pdf.text(number)
+            except Unusable as exc:
+                self._failure, self._failures, text = exc, self._failures + 1, ""
+            self._texts[number] = text if text.strip() else ""
+        return self._texts[number]
+
+    def nearest(self, number: int, path: Path) -> int:
+        """The page with text nearest to ``number`` (the earlier of two as near), read outward
+        from it, or :class:`SkippedFileError` when no page has text."""
+        order = sorted(range(1, self._pdf.count + 1), key=lambda n: abs(n - number))
+        found = next((n for n in order if self[n]), None)
+        if found is not None:
+            return found
+        damaged = self._failure if self._failures == self._pdf.count else None
+        raise SkippedFileError(path, damaged.reason if damaged else NO_TEXT_LAYER)
 
 
 # Text, code, tables, Word, HTML, notebooks ------------------------------------------------------
