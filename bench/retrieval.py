@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.core.documents.chunking import Chunk
 from app.core.documents.grounding import MIN_SIMILARITY
 from app.core.documents.library import DocumentLibrary
+from app.core.documents.records import FileStat
 from app.core.documents.search import CANDIDATES, keyword_query, keyword_words
-from app.core.documents.store import FileStat
 from app.core.embedder import Embedder
 from app.core.paths import DataPaths
 from app.core.tasks import run_job

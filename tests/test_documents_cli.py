@@ -16,8 +16,8 @@ import pytest
 
 from app.core.documents.grounding import Grounding, Source, ground, source_budget_chars
 from app.core.documents.library import DocumentLibrary
+from app.core.documents.records import StoredChunk
 from app.core.documents.search import SearchHit
-from app.core.documents.store import StoredChunk
 from app.core.embedder import Embedder
 from app.core.paths import DataPaths
 from app.core.service import CadreService, ReplyChunk, SourcesFound

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from app.core.documents import vectors
 from app.core.documents.indexer import IndexReport
 from app.core.documents.library import CollectionStatus
-from app.core.documents.store import Collection
+from app.core.documents.records import Collection
 from app.core.documents.watch import SETTLE_S, CollectionWatcher
 from app.core.errors import CadreError
 from app.core.service import CadreService

@@ -18,8 +18,9 @@ import numpy as np
 
 from app.core.documents.chunking import Chunk, chunk_document
 from app.core.documents.extract import MAX_FILE_BYTES, SkippedFileError, extract
+from app.core.documents.records import Collection, DocumentRecord, FileStat
 from app.core.documents.scan import Changes, compare, sha256_of, walk_sources
-from app.core.documents.store import Collection, DocumentRecord, DocumentStore, FileStat
+from app.core.documents.store import DocumentStore
 from app.core.documents.vectors import VectorIndex
 from app.core.embedder import Embedder
 from app.core.tasks import CancelToken, Job, Progress, Throttle

@@ -18,9 +18,10 @@ from typing import Any
 import sqlite_utils
 
 from app.core.documents.indexer import Indexer, IndexReport
+from app.core.documents.records import Collection
 from app.core.documents.schema import DOCUMENT_MIGRATIONS
 from app.core.documents.search import MODES, Searcher, SearchHit
-from app.core.documents.store import Collection, DocumentStore
+from app.core.documents.store import DocumentStore
 from app.core.documents.vectors import VectorIndex
 from app.core.embedder import DIMENSIONS, Embedder
 from app.core.errors import CadreError

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.documents.extract import is_supported
-from app.core.documents.store import DocumentRecord, FileStat
+from app.core.documents.records import DocumentRecord, FileStat
 
 # Folders that hold tools' data rather than the user's documents.
 IGNORED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", ".venv", "site-packages"})

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.documents.store import Collection, DocumentStore, StoredChunk
+from app.core.documents.records import Collection, StoredChunk
+from app.core.documents.store import DocumentStore
 from app.core.documents.vectors import VectorIndex
 from app.core.embedder import Embedder
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -16,6 +15,7 @@ import numpy.typing as npt
 import sqlite_utils
 
 from app.core.documents.chunking import Chunk
+from app.core.documents.records import Collection, DocumentRecord, FileStat, StoredChunk
 from app.core.errors import CadreError
 from app.core.storage.db import utc_now, write_transaction
 
@@ -23,52 +23,8 @@ Vectors = npt.NDArray[np.float32]
 VECTOR_DTYPE = np.float16  # half the disk; cosine scores move by ~1e-3
 KEYWORD_POOL = 500  # best keyword matches over all collections, before keeping this one's
 
-
-@dataclass(frozen=True)
-class Collection:
-    id: int
-    name: str
-    revision: int  # bumped by every change to its chunks; the vector index records the one it saw
-    sources: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class FileStat:
-    size: int
-    mtime_ns: int
-
-
-@dataclass(frozen=True)
-class DocumentRecord:
-    id: int
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str | None
-    state: str  # "indexed" or "skipped"
-    reason: str | None
-    chunk_count: int
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    id: int
-    path: str
-    ordinal: int
-    text: str
-    page: int | None
-    first_line: int | None
-    last_line: int | None
-
-    def place(self) -> str:
-        """Where in its file: "p. 3", "lines 12-30" or ""."""
-        if self.page is not None:
-            return f"p. {self.page}"
-        if self.first_line is not None and self.last_line is not None:
-            if self.first_line == self.last_line:
-                return f"line {self.first_line}"
-            return f"lines {self.first_line}-{self.last_line}"
-        return ""
+# The records stay importable from here: the store is where callers meet them.
+__all__ = ["Collection", "DocumentRecord", "DocumentStore", "FileStat", "StoredChunk", "Vectors"]
 
 
 class DocumentStore:
