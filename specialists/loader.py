@@ -10,17 +10,29 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+OVERRIDE_SCHEMA_VERSION = 1
 DOMAINS = ("general", "code", "math", "medical", "legal")
 MIN_EXAMPLES = (
     25  # for built-in specialists (a test checks); a user's own may route by domain alone
 )
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _MODEL_SOURCES = ("huggingface", "pypi", "local")
+CONTEXT_BOUNDS = (256, 262_144)
+# The range each sampling value may take (llama.cpp accepts more, but beyond these a model only
+# babbles or loops). 0 turns top_k and min_p off; a repeat penalty of 1 is none.
+SAMPLING_BOUNDS: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "top_k": (0, 1000),
+    "min_p": (0.0, 1.0),
+    "repeat_penalty": (1.0, 2.0),
+    "max_tokens": (1, 65_536),
+}
 
 
 class ManifestError(ValueError):
@@ -141,10 +153,21 @@ def _parse_model(table: Mapping[str, Any], where: str) -> ModelSource:
     return ModelSource(**table)
 
 
-def _parse_sampling(table: Mapping[str, Any], where: str) -> Sampling:
+def _parse_sampling(table: Mapping[str, Any], where: str, base: Sampling | None = None) -> Sampling:
+    """The ``[sampling]`` table over ``base`` (the defaults when none), each value in bounds."""
     _check_table(table, _SAMPLING_KEYS, f"{where} [sampling]", required=())
     values = {key: type(getattr(Sampling, key))(value) for key, value in table.items()}
-    return Sampling(**values)
+    for key, value in values.items():
+        low, high = SAMPLING_BOUNDS[key]
+        if not low <= value <= high:
+            raise ManifestError(f"{where} [sampling]: {key} must be between {low:g} and {high:g}")
+    return replace(base or Sampling(), **values)
+
+
+def _check_context(context_size: int, where: str) -> None:
+    low, high = CONTEXT_BOUNDS
+    if not low <= context_size <= high:
+        raise ManifestError(f"{where}: context_size must be between {low} and {high}")
 
 
 def manifest_from_dict(
@@ -163,8 +186,7 @@ def manifest_from_dict(
     examples = data.get("examples", [])
     if not all(isinstance(e, str) and e.strip() for e in examples):
         raise ManifestError(f"{where}: examples must be non-empty strings")
-    if not 256 <= data["context_size"] <= 262_144:
-        raise ManifestError(f"{where}: context_size must be between 256 and 262144")
+    _check_context(data["context_size"], where)
     return SpecialistManifest(
         id=data["id"],
         name=data["name"],
@@ -178,6 +200,42 @@ def manifest_from_dict(
         model=_parse_model(data["model"], where),
         origin=origin,
     )
+
+
+_OVERRIDE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "schema": int,
+    "system_prompt": str,
+    "context_size": int,
+    "sampling": dict,
+}
+
+
+def apply_override(
+    manifest: SpecialistManifest, data: Mapping[str, Any], where: str
+) -> SpecialistManifest:
+    """``manifest`` with a user's override of its system prompt, context size and sampling (any
+    of them), checked by the rules its manifest is: the same keys, types and bounds. A reply must
+    also leave room in the context for the prompt, so an override that sets ``max_tokens`` or
+    ``context_size`` keeps the first below the second."""
+    _check_table(data, _OVERRIDE_KEYS, where, required=("schema",))
+    if data["schema"] != OVERRIDE_SCHEMA_VERSION:
+        raise ManifestError(
+            f"{where}: schema {data['schema']} is not supported "
+            f"(expected {OVERRIDE_SCHEMA_VERSION})"
+        )
+    prompt = data.get("system_prompt", manifest.system_prompt).strip()
+    if not prompt:
+        raise ManifestError(f"{where}: system_prompt must not be empty")
+    context_size = data.get("context_size", manifest.context_size)
+    _check_context(context_size, where)
+    sampling = _parse_sampling(data.get("sampling", {}), where, manifest.sampling)
+    sized = "context_size" in data or "max_tokens" in data.get("sampling", {})
+    if sized and sampling.max_tokens >= context_size:  # (a manifest may, for its own values)
+        raise ManifestError(
+            f"{where}: max_tokens ({sampling.max_tokens}) must be less than "
+            f"context_size ({context_size}), which holds the prompt too"
+        )
+    return replace(manifest, system_prompt=prompt, context_size=context_size, sampling=sampling)
 
 
 def load_manifest(path: Path) -> SpecialistManifest:

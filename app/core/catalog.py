@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -12,6 +11,7 @@ from pathlib import Path
 from app.core.errors import CadreError, ModelNotInstalledError
 from app.core.paths import DataPaths
 from app.core.safe_names import check_model_file_name, check_repo_id, check_revision
+from app.core.specialist_overrides import FileState, OverrideStore, toml_files_state
 from specialists import SpecialistManifest, builtin_manifest_dir, load_manifests
 from specialists.loader import ManifestError, ModelSource
 
@@ -42,10 +42,15 @@ def _safe(part: str) -> str:
 
 
 class Catalog:
+    """The manifests as the user has them: each with its override, if any, laid over it (so the
+    window, the CLI and the API all answer with the user's prompt and sampling)."""
+
     def __init__(self, paths: DataPaths) -> None:
         self._paths = paths
+        self.overrides = OverrideStore(paths.specialist_overrides)
+        self._defaults: dict[str, SpecialistManifest] = {}
         self._manifests: dict[str, SpecialistManifest] = {}
-        self._seen: tuple[tuple[str, int, int, int], ...] = ()
+        self._seen: tuple[tuple[FileState, ...], ...] = ()
         self.reload()
 
     @property
@@ -58,7 +63,7 @@ class Catalog:
         return self._paths.models
 
     def reload(self) -> None:
-        self._seen = self._user_folder_state()  # before reading: a change meanwhile is not missed
+        self._seen = self._folders_state()  # before reading: a change meanwhile is not missed
         try:
             manifests = load_manifests(builtin_manifest_dir(), self.user_folder)
             for manifest in manifests.values():
@@ -68,26 +73,21 @@ class Catalog:
                 f"A specialist manifest is invalid: {exc}",
                 hint=f"Fix or remove the file in {self.user_folder}.",
             ) from exc
-        self._manifests = manifests
+        self._defaults = manifests
+        self._manifests = self.overrides.apply(manifests)
 
     def refresh(self) -> bool:
-        """Reload if the user's manifests changed on disk since the last load: another Cadre (a
-        `cadre pull --repo`, `import` or `rm --forget` while `cadre serve` runs) added, changed or
-        removed one. Costs one folder listing; returns whether it reloaded."""
-        if self._user_folder_state() == self._seen:
+        """Reload if the user's manifests or overrides changed on disk since the last load: another
+        Cadre (a `cadre pull --repo`, `import` or `rm --forget`, or the window's Customise… while
+        `cadre serve` runs) added, changed or removed one. Costs two folder listings; returns
+        whether it reloaded."""
+        if self._folders_state() == self._seen:
             return False
         self.reload()
         return True
 
-    def _user_folder_state(self) -> tuple[tuple[str, int, int, int], ...]:
-        try:
-            with os.scandir(self.user_folder) as found:
-                files = [(item.name, item.stat()) for item in found if item.name.endswith(".toml")]
-        except OSError:  # no folder yet, or one removed meanwhile: as good as empty
-            return ()
-        return tuple(
-            sorted((name, info.st_mtime_ns, info.st_size, info.st_ino) for name, info in files)
-        )
+    def _folders_state(self) -> tuple[tuple[FileState, ...], ...]:
+        return toml_files_state(self.user_folder), self.overrides.state()
 
     def is_user_manifest(self, manifest: SpecialistManifest) -> bool:
         return manifest.origin is not None and manifest.origin.parent == self.user_folder
@@ -95,6 +95,14 @@ class Catalog:
     def users_of(self, path: Path) -> list[SpecialistManifest]:
         """Every specialist whose model is the file at ``path`` (two may share one download)."""
         return [m for m in self._manifests.values() if self.model_path(m) == path]
+
+    def defaults(self, specialist_id: str) -> SpecialistManifest:
+        """The specialist as its manifest has it, without the user's override."""
+        self.manifest(specialist_id)  # an unknown id: the same clear error
+        return self._defaults[specialist_id]
+
+    def is_customised(self, specialist_id: str) -> bool:
+        return self._manifests.get(specialist_id) is not self._defaults.get(specialist_id)
 
     def ids(self) -> list[str]:
         return list(self._manifests)

@@ -201,6 +201,7 @@ class ModelInstaller:
             model_path = self._catalog.model_path(self._catalog.manifest(plan.specialist_id))
             plan.manifest.unlink(missing_ok=True)
             self._files.forget(model_path)
+            self._catalog.overrides.remove(plan.specialist_id)  # one added again starts afresh
         self._catalog.reload()
 
 

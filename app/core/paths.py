@@ -57,6 +57,12 @@ class DataPaths:
         return self.documents / "documents.db"
 
     @property
+    def specialist_overrides(self) -> Path:
+        """The user's changes to a specialist's prompt, sampling and context size, one
+        ``<id>.toml`` each: kept beside the manifests, never written into them."""
+        return self.data / "specialist-overrides"
+
+    @property
     def settings(self) -> Path:
         return self.config / SETTINGS_FILE
 

@@ -68,6 +68,7 @@ class SpecialistStatus:
     state: str  # "installed", "embedded", "not installed" or "partly downloaded"
     fit: FitAdvice
     user_added: bool  # the user's own manifest (a custom pull or an import), not a built-in
+    customised: bool  # the user's own prompt, sampling or context size are in force
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ class CadreService:
                 installed_state(entry),
                 self.fit_advice(entry, memory),
                 self.catalog.is_user_manifest(entry.manifest),
+                self.catalog.is_customised(entry.manifest.id),
             )
             for entry in self.catalog.entries()
         ]
