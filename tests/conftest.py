@@ -21,6 +21,8 @@ from app.core.tasks import run_job
 from tests.fakehub import FakeHub
 from tests.tiny_gguf import CHATML_TEMPLATE, write_tiny_llama
 
+SQL_QUESTION = "Fix this SQL: SELECT * FORM users"  # a code question, in the router's eyes
+
 
 def interruptible_cadre(*args: str) -> list[str]:
     """The command line of a ``cadre`` child that Ctrl+C (SIGINT) reaches as KeyboardInterrupt,
@@ -135,6 +137,15 @@ def tiny_specialist(paths: DataPaths, tiny_model: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tiny.toml").write_text(manifest_toml("tiny", tiny_model))
     return "tiny"
+
+
+@pytest.fixture
+def tiny_coder(paths: DataPaths, tiny_specialist: str, tiny_chat_model: Path) -> str:
+    """'tiny-coder' (code) beside 'tiny' (general), each with its own tiny model: the router
+    sends ``SQL_QUESTION`` to 'tiny-coder'."""
+    toml = manifest_toml("tiny-coder", tiny_chat_model, domain="code")
+    (paths.data / "specialists" / "tiny-coder.toml").write_text(toml)
+    return "tiny-coder"
 
 
 @pytest.fixture

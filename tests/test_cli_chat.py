@@ -15,22 +15,14 @@ from app.core.embedder import Embedder
 from app.core.paths import DataPaths
 from app.core.service import CadreService
 from app.core.storage import StoredMessage
-from tests.conftest import manifest_toml
-
-SQL_QUESTION = "Fix this SQL: SELECT * FORM users"
+from tests.conftest import SQL_QUESTION
 
 
 @pytest.fixture
 def service(
-    paths: DataPaths,
-    tiny_specialist: str,
-    tiny_chat_model: Path,
-    embedder: Embedder,
-    routing_ready: Path,
+    paths: DataPaths, tiny_coder: str, embedder: Embedder, routing_ready: Path
 ) -> Iterator[CadreService]:
     """Two tiny specialists: 'tiny' (general) and 'tiny-coder' (code)."""
-    toml = manifest_toml("tiny-coder", tiny_chat_model, domain="code")
-    (paths.data / "specialists" / "tiny-coder.toml").write_text(toml)
     svc = CadreService(paths, embedder=embedder)
     yield svc
     svc.close()

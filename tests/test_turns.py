@@ -24,23 +24,14 @@ from app.core.storage.conversations import MessageTimings, RouteRecord
 from app.core.storage.db import apply_migrations
 from app.core.storage.migrations import MIGRATIONS
 from app.core.tasks import CancelToken, run_job
-from tests.conftest import manifest_toml
-
-SQL_QUESTION = "Fix this SQL: SELECT * FORM users"
+from tests.conftest import SQL_QUESTION
 
 
 @pytest.fixture
 def service(
-    paths: DataPaths,
-    tiny_specialist: str,
-    tiny_chat_model: Path,
-    embedder: Embedder,
-    routing_ready: Path,
+    paths: DataPaths, tiny_coder: str, embedder: Embedder, routing_ready: Path
 ) -> Iterator[CadreService]:
     """Two tiny specialists, each with its own model: 'tiny' (general), 'tiny-coder' (code)."""
-    folder = paths.data / "specialists"
-    toml = manifest_toml("tiny-coder", tiny_chat_model, domain="code")
-    (folder / "tiny-coder.toml").write_text(toml)
     svc = CadreService(paths, embedder=embedder)
     yield svc
     svc.close()

@@ -21,23 +21,14 @@ from app.core.tasks import CancelToken, run_job
 from app.core.turns import RerunOption
 from app.ui.chat_window import ChatWindow
 from app.ui.route_menu import AUTOMATIC, ONLY_LAST, RERUN, option_label
-from tests.conftest import manifest_toml
+from tests.conftest import SQL_QUESTION
 
-SQL_QUESTION = "Fix this SQL: SELECT * FORM users"
 REPLY_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def coder(paths: DataPaths, tiny_specialist: str, tiny_chat_model: Path) -> str:
-    """'tiny-coder' (code) beside 'tiny' (general), each with its own tiny model."""
-    toml = manifest_toml("tiny-coder", tiny_chat_model, domain="code")
-    (paths.data / "specialists" / "tiny-coder.toml").write_text(toml)
-    return "tiny-coder"
-
-
-@pytest.fixture
 def window(
-    qtbot: QtBot, paths: DataPaths, coder: str, embedder: Embedder, routing_ready: Path
+    qtbot: QtBot, paths: DataPaths, tiny_coder: str, embedder: Embedder, routing_ready: Path
 ) -> Iterator[ChatWindow]:
     service = CadreService(paths, embedder=embedder)
     win = ChatWindow(service)
