@@ -15,9 +15,11 @@ from PySide6.QtCore import QObject, Signal
 from app.core.catalog import CatalogEntry
 from app.core.installer import PullResult, RemovalPlan
 from app.core.service import CadreService, SpecialistStatus
+from app.core.specialist_overrides import Customisation
 from app.core.tasks import CancelToken, Job, Progress
 from app.core.user_manifests import NewSpecialist
 from app.ui.runner import JobFactory, JobRunner, RunningJob, report_failure
+from specialists import SpecialistManifest
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,29 @@ class ModelOps(QObject):
             succeeded=lambda _: self._on_added(new.id, done),
             failed=lambda exc: self._on_failed(new.id, exc),
             cancelled=lambda: self._end(new.id, "Cancelled: adding it again resumes."),
+        )
+
+    def customising(self, specialist_id: str) -> tuple[SpecialistManifest, SpecialistManifest]:
+        """The specialist as shipped and as the user has it (both held in memory: no I/O)."""
+        catalog = self._service.catalog
+        return catalog.defaults(specialist_id), catalog.manifest(specialist_id)
+
+    @property
+    def context_cap(self) -> int | None:
+        return self._service.settings.context_size
+
+    def customise(self, specialist_id: str, wanted: Customisation) -> None:
+        """Check and write the override here (a few hundred bytes: a mistake reaches the dialog
+        at once), then reload the catalog off the GUI thread; ``catalog_changed`` follows."""
+        catalog = self._service.catalog
+        catalog.overrides.save(catalog.defaults(specialist_id), wanted)
+
+        def reload(token: CancelToken) -> Job[None]:
+            yield Progress("Reading the specialists…")
+            catalog.refresh()
+
+        self._reads.start(
+            reload, failed=self._failed, succeeded=lambda _: self.catalog_changed.emit()
         )
 
     def cancel(self, specialist_id: str) -> None:

@@ -28,6 +28,10 @@ VERDICT_STYLE = {  # mark and colour; both read on light and dark backgrounds
     Verdict.TIGHT: ("!", "#d08a1c"),
     Verdict.WONT_FIT: ("✗", "#d9534f"),
 }
+CUSTOMISED_STYLE = (  # a small outlined tag, in the link colour (it reads on light and dark)
+    "QLabel#customisedMark { color: palette(link); border: 1px solid palette(link);"
+    " border-radius: 3px; padding: 0px 4px; font-size: 11px; }"
+)
 STATE_WORDS = {
     "installed": "Installed",
     "embedded": "Built in",
@@ -60,6 +64,7 @@ class SpecialistCard(QFrame):
     download_requested = Signal(str)
     cancel_requested = Signal(str)
     remove_requested = Signal(str)
+    customise_requested = Signal(str)
 
     def __init__(self, specialist_id: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,6 +73,7 @@ class SpecialistCard(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.title = _label(rich=True)
         self.state = QLabel()
+        self.customised = QLabel("Customised")
         self.model = _label()
         self.description = _label()
         self.licence = _label()
@@ -77,6 +83,7 @@ class SpecialistCard(QFrame):
         self.download_button = QPushButton("Download")
         self.cancel_button = QPushButton("Cancel")
         self.remove_button = QPushButton("Delete…")
+        self.customise_button = QPushButton("Customise…")
         self.downloading = False
         self.status: SpecialistStatus | None = None
         self._build()
@@ -84,15 +91,28 @@ class SpecialistCard(QFrame):
     def _build(self) -> None:
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
+        top.addWidget(self.customised, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(self.state, 0, Qt.AlignmentFlag.AlignTop)
+        self.customised.setObjectName("customisedMark")
+        self.customised.setStyleSheet(CUSTOMISED_STYLE)
+        self.customised.setToolTip("Your own system prompt or settings are in use: Customise…")
+        self.customise_button.setToolTip("System prompt, sampling and context size")
         self.bar.setTextVisible(False)
         self.bar.setFixedHeight(8)
         self.bar.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.detail, 1)
         buttons.addStretch(0)  # takes the room only while the detail line is hidden
-        for button in (self.download_button, self.cancel_button, self.remove_button):
+        for button in (
+            self.customise_button,
+            self.download_button,
+            self.cancel_button,
+            self.remove_button,
+        ):
             buttons.addWidget(button)
+        self.customise_button.clicked.connect(
+            lambda: self.customise_requested.emit(self.specialist_id)
+        )
         self.download_button.clicked.connect(
             lambda: self.download_requested.emit(self.specialist_id)
         )
@@ -170,6 +190,9 @@ class SpecialistCard(QFrame):
         user_added = status is not None and status.user_added
         self.remove_button.setVisible((removable or user_added) and not self.downloading)
         self.detail.setVisible(bool(self.detail.text()))  # no empty line under a quiet card
+        ready = status is not None and status.entry.ready
+        self.customise_button.setVisible(ready and not self.downloading)
+        self.customised.setVisible(status is not None and status.customised)
 
 
 def _ships_with_cadre(status: SpecialistStatus) -> bool:

@@ -23,6 +23,7 @@ from app.core.service import SpecialistStatus
 from app.core.tasks import Progress
 from app.core.units import human_bytes
 from app.ui.add_specialist_dialog import AddSpecialistDialog
+from app.ui.customise_dialog import CustomiseDialog
 from app.ui.model_ops import AddRequest, ModelOps
 from app.ui.specialist_card import SpecialistCard
 
@@ -49,6 +50,7 @@ class SpecialistsDialog(QDialog):
         self.cards: dict[str, SpecialistCard] = {}
         self.confirmation: QMessageBox | None = None
         self.add_dialog: AddSpecialistDialog | None = None
+        self.customise_dialog: CustomiseDialog | None = None
         self.memory_label = QLabel()
         self.add_button = QPushButton("Add a specialist…")
         self._list = QVBoxLayout()
@@ -94,6 +96,7 @@ class SpecialistsDialog(QDialog):
             card.download_requested.connect(self._ops.download)
             card.cancel_requested.connect(self._ops.cancel)
             card.remove_requested.connect(self._confirm_removal)
+            card.customise_requested.connect(self.open_customise_dialog)
             self._list.insertWidget(self._list.count() - 1, card)  # above the stretch
             card.show()  # now, not on the layout's queued show: callers read its buttons' state
         return card
@@ -126,6 +129,20 @@ class SpecialistsDialog(QDialog):
         """The form to add a specialist; on OK its card appears and shows the download."""
         dialog = self.add_dialog = AddSpecialistDialog(self)
         dialog.accepted.connect(lambda: self._add(dialog.request))
+        dialog.open()
+        return dialog
+
+    def open_customise_dialog(self, specialist_id: str) -> CustomiseDialog:
+        """The specialist's prompt, sampling and context size; Save writes them and the cards
+        and the chat follow once the catalog has reloaded."""
+        defaults, current = self._ops.customising(specialist_id)
+        dialog = self.customise_dialog = CustomiseDialog(
+            defaults,
+            current,
+            lambda wanted: self._ops.customise(specialist_id, wanted),
+            self,
+            context_cap=self._ops.context_cap,
+        )
         dialog.open()
         return dialog
 
