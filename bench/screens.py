@@ -1,6 +1,7 @@
 """Screenshots of every page of the window, in the light and the dark theme, for a person to look
 at: the chat (a stored conversation with Markdown, code, a routed reply and sources), an empty new
-chat, the Resources dock, Specialists, Add a specialist, Documents and Settings.
+chat, the Resources dock, Specialists (the starter customised), Add a specialist, Customise a
+specialist, Documents and Settings.
 
 Usage (a real X server renders fonts and styles as users see them):
     xvfb-run -a -s "-screen 0 1600x1000x24" python bench/screens.py [--out DIR]
@@ -97,6 +98,20 @@ def seed(service: object) -> None:
     store.add_message(
         chat.id, "assistant", ANSWER, "starter", route=route, timings=timings, sources=(source,)
     )
+    customise_starter(service)
+
+
+def customise_starter(service: CadreService) -> None:
+    """An override, so the starter's card shows its Customised mark."""
+    from dataclasses import replace
+
+    from app.core.specialist_overrides import Customisation
+
+    catalog = service.catalog
+    shipped = catalog.defaults("starter")
+    wanted = Customisation.of(shipped)
+    wanted = replace(wanted, sampling=replace(wanted.sampling, temperature=0.4))
+    catalog.overrides.save(shipped, wanted)
 
 
 def wait_until(condition: Callable[[], bool], timeout_ms: int = 20_000) -> None:
@@ -186,7 +201,7 @@ def viewer_pages(window: ChatWindow, reply: StoredMessage, theme: str, out: Path
 
 
 def dialog_pages(window: ChatWindow, service: CadreService, theme: str, out: Path) -> None:
-    """Specialists, Add a specialist, Documents and Settings."""
+    """Specialists, Add a specialist, Customise, Documents and Settings."""
     from app.ui.settings_dialog import SettingsDialog
 
     specialists = window.open_specialists()
@@ -195,6 +210,9 @@ def dialog_pages(window: ChatWindow, service: CadreService, theme: str, out: Pat
     form = specialists.open_add_dialog()
     shoot(form, out / f"add-specialist-{theme}.png")
     form.reject()
+    customise = specialists.open_customise_dialog("starter")
+    shoot(customise, out / f"customise-{theme}.png")
+    customise.reject()
     specialists.close()
     documents = window.open_documents()
     settle(1500)

@@ -28,20 +28,12 @@ from app.core.errors import CadreError
 from app.core.specialist_overrides import LABELS, Customisation
 from specialists.loader import CONTEXT_BOUNDS, SAMPLING_BOUNDS, Sampling, SpecialistManifest
 
-# Each float's decimals and step, and what it does, in a line.
+# What each value does, in a line; a float's step (each shows two decimals).
 FLOATS = {
-    "temperature": (
-        2,
-        0.05,
-        "Higher is more varied, lower more focused; 0 always picks the likeliest word.",
-    ),
-    "top_p": (2, 0.05, "Only the likeliest words that together make up this share are considered."),
-    "min_p": (
-        3,
-        0.01,
-        "Words less likely than this share of the likeliest one are dropped; 0 is off.",
-    ),
-    "repeat_penalty": (2, 0.05, "Discourages repeating recent words; 1 is no penalty."),
+    "temperature": (0.05, "Higher is more varied, lower more focused; 0 is the likeliest only."),
+    "top_p": (0.05, "Only the likeliest words that together make up this share are considered."),
+    "min_p": (0.01, "Words less likely than this share of the likeliest are dropped; 0 is off."),
+    "repeat_penalty": (0.05, "Discourages repeating recent words; 1 is no penalty."),
 }
 INTS = {
     "top_k": "Only this many of the likeliest words are considered; 0 is no limit.",
@@ -101,7 +93,7 @@ class CustomiseDialog(QDialog):
 
     def _build(self, name: str, context_cap: int | None) -> None:
         intro = QLabel(
-            f"{name} uses these in every chat: in this window, in cadre ask and chat, and "
+            f"{name} uses these in every chat: in this window, in cadre ask and cadre chat, and "
             "through the local API. Its own manifest is left as it is."
         )
         intro.setWordWrap(True)
@@ -143,9 +135,9 @@ class CustomiseDialog(QDialog):
         default = getattr(self._defaults.sampling, key)
         spin: Spin
         if key in FLOATS:
-            decimals, step, what = FLOATS[key]
+            step, what = FLOATS[key]
             spin = QDoubleSpinBox()
-            spin.setDecimals(decimals)
+            spin.setDecimals(2)
             spin.setSingleStep(step)
             spin.setRange(low, high)
         else:
@@ -196,6 +188,15 @@ class CustomiseDialog(QDialog):
         try:
             self._save(self.customisation())
         except CadreError as exc:
-            self.error.setText(exc.message + (f" {exc.hint}" if exc.hint else ""))
+            self.show_error(exc.message + (f" {exc.hint}" if exc.hint else ""))
             return
         super().accept()
+
+    def show_error(self, text: str) -> None:
+        """Under the form; the dialog grows to fit it (a top-level window does not follow a
+        wrapped label's height by itself, so the fields above would be squeezed)."""
+        self.error.setText(text)
+        wanted = self.error.heightForWidth(self.error.width()) - self.error.height()
+        layout = self.layout()
+        if wanted > 0 and layout is not None:
+            self.resize(self.width(), self.height() + wanted + layout.spacing())

@@ -92,6 +92,7 @@ class SpecialistCard(QFrame):
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.customised, 0, Qt.AlignmentFlag.AlignTop)
+        top.addSpacing(6)
         top.addWidget(self.state, 0, Qt.AlignmentFlag.AlignTop)
         self.customised.setObjectName("customisedMark")
         self.customised.setStyleSheet(CUSTOMISED_STYLE)
