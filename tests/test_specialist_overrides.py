@@ -5,7 +5,11 @@ catalog, and used by a real chat turn."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
+import subprocess
+import sys
 import tomllib
 from collections.abc import Generator, Iterator
 from dataclasses import replace
@@ -168,6 +172,21 @@ def test_another_cadre_sees_the_change_on_refresh(paths: DataPaths) -> None:
     assert not server.refresh()  # nothing new: no reload
     window.overrides.remove("legal")
     assert server.refresh() and not server.is_customised("legal")
+
+
+def test_the_command_line_reads_the_customised_catalog(catalog: Catalog) -> None:
+    catalog.overrides.save(catalog.defaults("math"), customised(catalog, "math", context_size=2048))
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "specialists", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+        check=True,
+    )
+    rows = {row["id"]: row for row in json.loads(result.stdout)}
+    assert (rows["math"]["context_size"], rows["math"]["customised"]) == (2048, True)
+    assert not rows["code"]["customised"]
 
 
 # Through the real service and engine

@@ -24,6 +24,7 @@ def status_as_dict(status: SpecialistStatus) -> dict[str, Any]:
         "description": manifest.description,
         "state": status.state,
         "user_added": status.user_added,
+        "customised": status.customised,
         "license": manifest.license,
         "context_size": manifest.context_size,
         "model": {
