@@ -48,6 +48,14 @@ def _label(text: str = "", *, rich: bool = False) -> QLabel:
     return label
 
 
+def _customised_mark() -> QLabel:
+    label = QLabel("Customised")
+    label.setObjectName("customisedMark")
+    label.setStyleSheet(CUSTOMISED_STYLE)
+    label.setToolTip("Your own system prompt or settings are in use: see Customise…")
+    return label
+
+
 def model_line(status: SpecialistStatus) -> str:
     """ "3.09B parameters · Q4_K_M · 2.1 GB download · from Qwen/Qwen2.5-Coder-3B-Instruct-GGUF"."""
     model = status.entry.manifest.model
@@ -73,7 +81,7 @@ class SpecialistCard(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.title = _label(rich=True)
         self.state = QLabel()
-        self.customised = QLabel("Customised")
+        self.customised = _customised_mark()
         self.model = _label()
         self.description = _label()
         self.licence = _label()
@@ -94,9 +102,6 @@ class SpecialistCard(QFrame):
         top.addWidget(self.customised, 0, Qt.AlignmentFlag.AlignTop)
         top.addSpacing(6)
         top.addWidget(self.state, 0, Qt.AlignmentFlag.AlignTop)
-        self.customised.setObjectName("customisedMark")
-        self.customised.setStyleSheet(CUSTOMISED_STYLE)
-        self.customised.setToolTip("Your own system prompt or settings are in use: Customise…")
         self.customise_button.setToolTip("System prompt, sampling and context size")
         self.bar.setTextVisible(False)
         self.bar.setFixedHeight(8)
