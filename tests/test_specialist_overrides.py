@@ -80,6 +80,15 @@ def test_an_override_holds_only_the_changes_and_the_manifest_is_untouched(
     assert builtin_digests() == before
 
 
+def test_any_prompt_text_survives_the_file(catalog: Catalog) -> None:
+    prompt = 'Say "hi" \\ then\n\ttab, """triple""", DEL \x7f, NUL-free ☃ 🚀 \u2028 end'
+    catalog.overrides.save(
+        catalog.defaults("code"), customised(catalog, "code", system_prompt=prompt)
+    )
+    catalog.reload()
+    assert catalog.manifest("code").system_prompt == prompt
+
+
 def test_restoring_the_defaults_removes_the_override(catalog: Catalog, paths: DataPaths) -> None:
     catalog.overrides.save(catalog.defaults("math"), customised(catalog, "math", top_k=5))
     catalog.reload()
