@@ -130,22 +130,38 @@ path = {json.dumps(str(model_path))}
 """
 
 
+def install_specialist(
+    paths: DataPaths, specialist_id: str, model_path: Path, **manifest: Any
+) -> str:
+    """Write a user manifest (:func:`manifest_toml` with these options) where Cadre finds it."""
+    folder = paths.data / "specialists"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{specialist_id}.toml").write_text(
+        manifest_toml(specialist_id, model_path, **manifest)
+    )
+    return specialist_id
+
+
 @pytest.fixture
 def tiny_specialist(paths: DataPaths, tiny_model: Path) -> str:
     """Installs a user manifest 'tiny' (domain general) backed by the tiny model."""
-    folder = paths.data / "specialists"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tiny.toml").write_text(manifest_toml("tiny", tiny_model))
-    return "tiny"
+    return install_specialist(paths, "tiny", tiny_model)
 
 
 @pytest.fixture
 def tiny_coder(paths: DataPaths, tiny_specialist: str, tiny_chat_model: Path) -> str:
     """'tiny-coder' (code) beside 'tiny' (general), each with its own tiny model: the router
     sends ``SQL_QUESTION`` to 'tiny-coder'."""
-    toml = manifest_toml("tiny-coder", tiny_chat_model, domain="code")
-    (paths.data / "specialists" / "tiny-coder.toml").write_text(toml)
-    return "tiny-coder"
+    return install_specialist(paths, "tiny-coder", tiny_chat_model, domain="code")
+
+
+@pytest.fixture
+def bread_notes(tmp_path: Path) -> Path:
+    """A folder of notes with one Markdown file, on sourdough: what a grounded question finds."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "bread.md").write_text("Sourdough needs an active starter, flour, water and salt.")
+    return notes
 
 
 @pytest.fixture

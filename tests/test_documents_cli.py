@@ -22,7 +22,7 @@ from app.core.embedder import Embedder
 from app.core.paths import DataPaths
 from app.core.service import CadreService, ReplyChunk, SourcesFound
 from app.core.tasks import run_job
-from tests.conftest import manifest_toml
+from tests.conftest import install_specialist
 from tests.test_cli import cadre
 
 BREAD = "To bake sourdough bread you need an active starter, strong flour, water and salt."
@@ -142,9 +142,8 @@ def test_grounding_keeps_relevant_excerpts_within_budget_and_marks_them_untruste
 def test_a_collection_without_the_answer_says_so_without_asking_the_model(
     paths: DataPaths, embedder: Embedder, notes: Path, tiny_model: Path
 ) -> None:
-    folder = paths.data / "specialists"
-    folder.mkdir(parents=True, exist_ok=True)  # the tiny model's whole context, for the excerpts
-    (folder / "tiny.toml").write_text(manifest_toml("tiny", tiny_model, context_size=1024))
+    # the tiny model's whole context, for the excerpts
+    install_specialist(paths, "tiny", tiny_model, context_size=1024)
     service = CadreService(paths, embedder=embedder)
     try:
         service.documents.add("notes", [notes])

@@ -22,7 +22,7 @@ from app.core.engine.protocol import ChatMessage, LoadModel, SamplingParams
 from app.core.errors import ChatTemplateError
 from app.core.paths import DataPaths
 from app.core.service import CadreService
-from tests.conftest import manifest_toml
+from tests.conftest import install_specialist
 from tests.tiny_gguf import CHATML_TEMPLATE, write_tiny_llama
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=8)
@@ -138,7 +138,7 @@ def test_through_the_api_a_hostile_model_is_an_error_and_the_server_keeps_servin
     hostile = write_tiny_llama(
         tmp_path / "hostile.gguf", chat_template=escapes(marker)["lipsum globals"]
     )
-    (paths.data / "specialists" / "hostile.toml").write_text(manifest_toml("hostile", hostile))
+    install_specialist(paths, "hostile", hostile)
     service = CadreService(paths, embedder=embedder)
     try:
         with ApiServer(service, port=0) as server:

@@ -30,7 +30,7 @@ from app.core.gguf_header import GGUFFormatError, validate_gguf
 from app.core.paths import DataPaths
 from app.core.service import CadreService, ReplyChunk
 from app.core.tasks import run_job
-from tests.conftest import manifest_toml
+from tests.conftest import install_specialist
 from tests.test_cli import cadre
 from tests.tiny_gguf import write_tiny_llama
 
@@ -44,7 +44,7 @@ def test_kill_9_during_a_streamed_reply_loses_no_completed_message(
     manifest = cadre_home / "data" / "specialists" / "tiny.toml"
     original = manifest.read_text()
     text = original.replace("context_size = 512", "context_size = 8192")
-    manifest.write_text(text.replace("max_tokens = 24", "max_tokens = 100000"))
+    manifest.write_text(text.replace("max_tokens = 24", "max_tokens = 65536"))  # the most allowed
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "chat", "--specialist", "tiny"],
         stdin=subprocess.PIPE,
@@ -102,18 +102,13 @@ def test_a_gguf_that_aborts_llama_cpp_takes_down_only_the_worker(
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_the_worker_killed_mid_reply_leaves_chats_and_documents_working(
-    paths: DataPaths, embedder: Embedder, tiny_model: Path, tmp_path: Path
+    paths: DataPaths, embedder: Embedder, tiny_model: Path, bread_notes: Path
 ) -> None:
-    folder = paths.data / "specialists"
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest = manifest_toml("tiny", tiny_model, context_size=1024, max_tokens=4000)
-    (folder / "tiny.toml").write_text(manifest)  # replies run to the end of the context
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "bread.md").write_text("Sourdough needs an active starter, flour, water and salt.")
+    # replies run to the end of the context
+    install_specialist(paths, "tiny", tiny_model, context_size=1024, max_tokens=4000)
     service = CadreService(paths, embedder=embedder)
     try:
-        service.documents.add("notes", [notes])
+        service.documents.add("notes", [bread_notes])
         run_job(service.documents.index("notes"))
         conversation = service.conversations.create("tiny", collection="notes")
         run_job(service.reply(conversation.id, "hello", "tiny"))  # a completed turn

@@ -13,21 +13,16 @@ from app.core.embedder import Embedder
 from app.core.paths import DataPaths
 from app.core.service import CadreService, ReplyChunk
 from app.core.tasks import run_job
-from tests.conftest import manifest_toml
+from tests.conftest import install_specialist
 
 
 def test_a_grounded_routed_chat_turn_opens_no_outside_socket(
-    paths: DataPaths, embedder: Embedder, tiny_model: Path, routing_ready: Path, tmp_path: Path
+    paths: DataPaths, embedder: Embedder, tiny_model: Path, routing_ready: Path, bread_notes: Path
 ) -> None:
-    folder = paths.data / "specialists"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tiny.toml").write_text(manifest_toml("tiny", tiny_model, context_size=1024))
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "bread.md").write_text("Sourdough needs an active starter, flour, water and salt.")
+    install_specialist(paths, "tiny", tiny_model, context_size=1024)
     service = CadreService(paths, embedder=embedder)
     try:
-        service.documents.add("notes", [notes])
+        service.documents.add("notes", [bread_notes])
         run_job(service.documents.index("notes"))
         routed = service.routing.route("How do I make sourdough bread at home?")  # classified
         assert not routed.forced and routed.confidence > 0  # the embedding classifier ran

@@ -27,7 +27,7 @@ from app.core.routing.training import (
 from app.core.service import CadreService
 from app.core.tasks import run_job
 from specialists import load_manifests
-from tests.conftest import manifest_toml
+from tests.conftest import install_specialist
 
 
 @pytest.fixture
@@ -129,9 +129,7 @@ def test_missing_specialists_are_named_with_their_cost(router_service: CadreServ
 def test_an_installed_specialist_of_the_domain_answers(
     paths: DataPaths, embedder: Embedder, routing_ready: Path, tiny_model: Path
 ) -> None:
-    folder = paths.data / "specialists"
-    folder.mkdir(parents=True)
-    (folder / "tiny-coder.toml").write_text(manifest_toml("tiny-coder", tiny_model, domain="code"))
+    install_specialist(paths, "tiny-coder", tiny_model, domain="code")
     service = CadreService(paths, embedder=embedder)
     try:
         decision = service.routing.route("Fix this SQL: SELECT * FORM users")

@@ -19,7 +19,7 @@ from app.ui import chat_window
 from app.ui.chat_window import ChatWindow
 from app.ui.document_ops import DocumentOps
 from app.ui.documents_dialog import COLUMNS, EMPTY_TEXT, DocumentsDialog
-from tests.conftest import manifest_toml
+from tests.conftest import install_specialist
 
 pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),
@@ -240,11 +240,7 @@ def tiny_reader(paths: DataPaths, tiny_model: Path) -> str:
     """The tiny model with room for excerpts. Its tokens are about one character each: at the
     shared fixture's 512 tokens the grounded prompt (instructions, primer, excerpt) overflows the
     context and the engine refuses it as too long."""
-    folder = paths.data / "specialists"
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest = manifest_toml("tiny", tiny_model, context_size=1024, max_tokens=4)
-    (folder / "tiny.toml").write_text(manifest)
-    return "tiny"
+    return install_specialist(paths, "tiny", tiny_model, context_size=1024, max_tokens=4)
 
 
 @pytest.fixture
