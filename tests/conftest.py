@@ -17,11 +17,26 @@ import pytest
 from app.core.embedder import Embedder
 from app.core.paths import DataPaths, data_paths
 from app.core.service import CadreService
+from app.core.settings import Settings
 from app.core.tasks import run_job
 from tests.fakehub import FakeHub
 from tests.tiny_gguf import CHATML_TEMPLATE, write_tiny_llama
 
 SQL_QUESTION = "Fix this SQL: SELECT * FORM users"  # a code question, in the router's eyes
+
+
+# Every setting away from its default: the settings file's round trips and the dialog's form.
+CUSTOM_SETTINGS = Settings(
+    data_folder="/srv/cadre",
+    threads=3,
+    gpu_offload="off",
+    context_size=2048,
+    ram_budget_gb=6.5,
+    default_specialist="code",
+    theme="dark",
+    api_enabled=True,
+    api_port=9001,
+)
 
 
 def interruptible_cadre(*args: str) -> list[str]:

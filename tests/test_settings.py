@@ -32,18 +32,7 @@ from app.core.settings import (
     save_settings,
     usable_ram,
 )
-
-CUSTOM = Settings(
-    data_folder="/srv/cadre",
-    threads=3,
-    gpu_offload="max",
-    context_size=2048,
-    ram_budget_gb=6.5,
-    default_specialist="code",
-    theme="dark",
-    api_enabled=True,
-    api_port=9001,
-)
+from tests.conftest import CUSTOM_SETTINGS
 
 
 @pytest.fixture
@@ -86,16 +75,16 @@ def test_defaults_are_the_documented_ones() -> None:
 
 
 def test_round_trip(path: Path) -> None:
-    save_settings(path, CUSTOM)
+    save_settings(path, CUSTOM_SETTINGS)
     loaded = read_settings(path)
-    assert loaded.settings == CUSTOM
+    assert loaded.settings == CUSTOM_SETTINGS
     assert loaded.warnings == ()
     assert loaded.file_version == SCHEMA_VERSION
     assert on_disk(path)["schema_version"] == SCHEMA_VERSION
 
 
 def test_save_leaves_no_temporary_files(path: Path) -> None:
-    save_settings(path, CUSTOM)
+    save_settings(path, CUSTOM_SETTINGS)
     save_settings(path, Settings())
     assert sorted(p.name for p in path.parent.iterdir()) == ["settings.json"]
 
@@ -103,7 +92,7 @@ def test_save_leaves_no_temporary_files(path: Path) -> None:
 def test_a_failed_write_keeps_the_old_file_and_no_temporary(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    save_settings(path, CUSTOM)
+    save_settings(path, CUSTOM_SETTINGS)
 
     def broken_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")
@@ -112,7 +101,7 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(
     with pytest.raises(OSError, match="No space"):
         save_settings(path, Settings())
     monkeypatch.undo()
-    assert load_settings(path) == CUSTOM
+    assert load_settings(path) == CUSTOM_SETTINGS
     assert sorted(p.name for p in path.parent.iterdir()) == ["settings.json"]
 
 
@@ -212,8 +201,8 @@ def test_two_corrupt_files_in_one_second_both_survive(path: Path) -> None:
 def test_saving_over_a_file_corrupted_meanwhile_keeps_it_aside(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("{half")
-    save_settings(path, CUSTOM)
-    assert load_settings(path) == CUSTOM
+    save_settings(path, CUSTOM_SETTINGS)
+    assert load_settings(path) == CUSTOM_SETTINGS
     assert [p.read_text() for p in path.parent.glob("settings.json.bad-*")] == ["{half"]
 
 
@@ -229,7 +218,7 @@ def test_a_newer_file_is_not_overwritten_without_consent(path: Path) -> None:
     newer = {"schema_version": 2, "threads": 3, "sync": {"on": True}}
     write(path, newer)
     with pytest.raises(NewerSettingsError) as raised:
-        save_settings(path, CUSTOM)
+        save_settings(path, CUSTOM_SETTINGS)
     assert raised.value.version == 2
     assert on_disk(path) == newer
 
@@ -237,10 +226,10 @@ def test_a_newer_file_is_not_overwritten_without_consent(path: Path) -> None:
 def test_consent_replaces_a_newer_file_and_keeps_a_copy(path: Path) -> None:
     newer = {"schema_version": 2, "threads": 3, "sync": {"on": True}}
     write(path, newer)
-    save_settings(path, CUSTOM, overwrite_newer=True)
+    save_settings(path, CUSTOM_SETTINGS, overwrite_newer=True)
     saved = on_disk(path)
     assert saved["schema_version"] == SCHEMA_VERSION and "sync" not in saved
-    assert load_settings(path) == CUSTOM
+    assert load_settings(path) == CUSTOM_SETTINGS
     copies = list(path.parent.glob("settings.json.v2-*"))
     assert len(copies) == 1 and on_disk(copies[0]) == newer
 

@@ -24,6 +24,7 @@ from app.ui.settings_dialog import (
     save_with_consent,
 )
 from app.ui.theme import ThemeManager, is_dark
+from tests.conftest import CUSTOM_SETTINGS
 
 pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),
@@ -31,23 +32,12 @@ pytestmark = [
 ]
 
 SPECIALISTS = [("starter", "Starter"), ("general", "General"), ("code", "Code")]
-CURRENT = Settings(
-    data_folder="/srv/cadre",
-    threads=3,
-    gpu_offload="off",
-    context_size=2048,
-    ram_budget_gb=6.5,
-    default_specialist="code",
-    theme="dark",
-    api_enabled=True,
-    api_port=9001,
-)
 Button = QDialogButtonBox.StandardButton
 
 
 @pytest.fixture
 def dialog(qtbot: QtBot) -> SettingsDialog:
-    widget = SettingsDialog(CURRENT, SPECIALISTS, standard_data_folder="/home/me/Cadre")
+    widget = SettingsDialog(CUSTOM_SETTINGS, SPECIALISTS, standard_data_folder="/home/me/Cadre")
     qtbot.addWidget(widget)
     widget.show()
     return widget
@@ -68,13 +58,13 @@ def test_the_form_shows_the_current_settings(dialog: SettingsDialog) -> None:
     assert dialog.data_folder.text() == "/srv/cadre"
     assert dialog.api_enabled.isChecked() and dialog.api_port.isEnabled()
     assert dialog.api_port.value() == 9001
-    assert dialog.settings() == CURRENT
+    assert dialog.settings() == CUSTOM_SETTINGS
     assert dialog.problems() == {}
 
 
 def test_the_api_token_is_shown_hidden_and_can_be_copied(qtbot: QtBot) -> None:
     token = "k3Y" * 12
-    widget = SettingsDialog(CURRENT, SPECIALISTS, api_token=token)
+    widget = SettingsDialog(CUSTOM_SETTINGS, SPECIALISTS, api_token=token)
     qtbot.addWidget(widget)
     assert widget.api_address.text().startswith("http://127.0.0.1:9001/v1")
     assert widget.api_token.echoMode() == widget.api_token.EchoMode.Password
@@ -85,7 +75,7 @@ def test_the_api_token_is_shown_hidden_and_can_be_copied(qtbot: QtBot) -> None:
     assert widget.api_token.text() == token and widget.api_token.isReadOnly()
     widget.api_port.setValue(9100)
     assert "127.0.0.1:9100" in widget.api_address.text()
-    empty = SettingsDialog(CURRENT, SPECIALISTS)
+    empty = SettingsDialog(CUSTOM_SETTINGS, SPECIALISTS)
     qtbot.addWidget(empty)
     assert not empty.copy_token_button.isEnabled()
 
@@ -200,9 +190,9 @@ def test_edit_settings_returns_none_when_cancelled_or_unchanged(qtbot: QtBot) ->
             modal.reject()
 
     QTimer.singleShot(0, lambda: answer(False))
-    assert edit_settings(CURRENT, SPECIALISTS) is None
+    assert edit_settings(CUSTOM_SETTINGS, SPECIALISTS) is None
     QTimer.singleShot(0, lambda: answer(True))
-    changed = edit_settings(CURRENT, SPECIALISTS)
+    changed = edit_settings(CUSTOM_SETTINGS, SPECIALISTS)
     assert changed is not None and changed.theme == "light"
     qtbot.wait(10)  # let the dialogs' deleteLater run
 
@@ -221,11 +211,11 @@ def test_save_with_consent_asks_before_replacing_a_newer_file(settings_path: Pat
         questions.append(text)
         return False
 
-    assert not save_with_consent(None, settings_path, CURRENT, ask=decline)
+    assert not save_with_consent(None, settings_path, CUSTOM_SETTINGS, ask=decline)
     assert json.loads(settings_path.read_text()) == newer
     assert "newer version" in questions[0]
-    assert save_with_consent(None, settings_path, CURRENT, ask=lambda text: True)
-    assert load_settings(settings_path) == CURRENT
+    assert save_with_consent(None, settings_path, CUSTOM_SETTINGS, ask=lambda text: True)
+    assert load_settings(settings_path) == CUSTOM_SETTINGS
 
 
 def test_save_with_consent_reports_a_disk_that_refuses(
@@ -240,14 +230,14 @@ def test_save_with_consent_reports_a_disk_that_refuses(
         return QMessageBox.StandardButton.Ok
 
     monkeypatch.setattr(QMessageBox, "warning", warning)
-    assert not save_with_consent(None, blocker / "settings.json", CURRENT)
+    assert not save_with_consent(None, blocker / "settings.json", CUSTOM_SETTINGS)
     assert warned and "could not be saved" in warned[0]
 
 
 def test_save_with_consent_saves_plainly(settings_path: Path) -> None:
     save_settings(settings_path, Settings())
-    assert save_with_consent(None, settings_path, CURRENT, ask=lambda text: False)
-    assert load_settings(settings_path) == CURRENT
+    assert save_with_consent(None, settings_path, CUSTOM_SETTINGS, ask=lambda text: False)
+    assert load_settings(settings_path) == CUSTOM_SETTINGS
 
 
 class FakeOS:
