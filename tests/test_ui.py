@@ -15,6 +15,7 @@ from app.core.service import CadreService
 from app.core.tasks import CancelToken, Progress
 from app.ui.chat_window import ChatWindow
 from app.ui.runner import JobRunner
+from tests.ui_helpers import shown_window
 
 
 @pytest.fixture
@@ -73,13 +74,8 @@ def test_runner_reports_cancel_as_its_own_outcome(qtbot: QtBot, runner: JobRunne
 def window(
     qtbot: QtBot, tiny_specialist: str, embedder: Embedder, routing_ready: Path
 ) -> Iterator[ChatWindow]:
-    service = CadreService(embedder=embedder)
-    win = ChatWindow(service)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-    service.close()
+    with shown_window(qtbot, CadreService(embedder=embedder)) as win:
+        yield win
 
 
 def test_window_offers_ready_specialists(window: ChatWindow) -> None:

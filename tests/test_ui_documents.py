@@ -20,6 +20,7 @@ from app.ui.chat_window import ChatWindow
 from app.ui.document_ops import DocumentOps
 from app.ui.documents_dialog import COLUMNS, EMPTY_TEXT, DocumentsDialog
 from tests.conftest import install_specialist
+from tests.ui_helpers import shown_window
 
 pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),
@@ -164,13 +165,20 @@ def test_folders_dropped_on_the_window_join_the_selected_collection(
     assert cell(dialog, 0, "Folders") == "contracts, letters"
 
 
+def many_notes(tmp_path: Path, count: int) -> Path:
+    """A folder 'many' of ``count`` short notes: enough that indexing it is still running when
+    the test acts."""
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(count):
+        (many / f"note-{i:03d}.txt").write_text(f"Note {i}: the meeting about item {i * 7} moved.")
+    return many
+
+
 def test_cancel_stops_an_index_and_nothing_is_half_done(
     qtbot: QtBot, ops: DocumentOps, dialog: DocumentsDialog, tmp_path: Path
 ) -> None:
-    many = tmp_path / "many"
-    many.mkdir()
-    for i in range(400):
-        (many / f"note-{i:03d}.txt").write_text(f"Note {i}: the meeting about item {i * 7} moved.")
+    many = many_notes(tmp_path, 400)
     with qtbot.waitSignal(ops.progress, timeout=INDEX_TIMEOUT_MS):
         ops.add_folders("many", [many])
     assert ops.is_indexing("many")
@@ -189,10 +197,7 @@ def test_cancel_stops_an_index_and_nothing_is_half_done(
 def test_removing_a_collection_while_it_indexes_stops_the_run_first(
     qtbot: QtBot, ops: DocumentOps, service: CadreService, tmp_path: Path
 ) -> None:
-    many = tmp_path / "many"
-    many.mkdir()
-    for i in range(200):
-        (many / f"note-{i:03d}.txt").write_text(f"Note {i}: the parcel {i * 3} arrived.")
+    many = many_notes(tmp_path, 200)
     with qtbot.waitSignal(ops.progress, timeout=INDEX_TIMEOUT_MS):
         ops.add_folders("many", [many])
     with qtbot.waitSignals([ops.index_ended, ops.collections_changed], timeout=INDEX_TIMEOUT_MS):
@@ -255,13 +260,8 @@ def window(
     errors: list[BaseException] = []
     monkeypatch.setattr(chat_window, "show_known_error", lambda parent, exc: errors.append(exc))
     monkeypatch.setattr(chat_window, "show_bug", lambda parent, exc: errors.append(exc))
-    service = CadreService(embedder=embedder)
-    win = ChatWindow(service)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-    service.close()
+    with shown_window(qtbot, CadreService(embedder=embedder)) as win:
+        yield win
     assert not errors
 
 

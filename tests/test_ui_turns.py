@@ -22,6 +22,7 @@ from app.core.turns import RerunOption
 from app.ui.chat_window import ChatWindow
 from app.ui.route_menu import AUTOMATIC, ONLY_LAST, RERUN, option_label
 from tests.conftest import SQL_QUESTION
+from tests.ui_helpers import shown_window
 
 REPLY_TIMEOUT_MS = 60_000
 
@@ -30,13 +31,8 @@ REPLY_TIMEOUT_MS = 60_000
 def window(
     qtbot: QtBot, paths: DataPaths, tiny_coder: str, embedder: Embedder, routing_ready: Path
 ) -> Iterator[ChatWindow]:
-    service = CadreService(paths, embedder=embedder)
-    win = ChatWindow(service)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-    service.close()
+    with shown_window(qtbot, CadreService(paths, embedder=embedder)) as win:
+        yield win
 
 
 def send(qtbot: QtBot, window: ChatWindow, text: str) -> StoredMessage:
