@@ -24,7 +24,7 @@ VECTOR_DTYPE = np.float16  # half the disk; cosine scores move by ~1e-3
 KEYWORD_POOL = 500  # best keyword matches over all collections, before keeping this one's
 
 # The records stay importable from here: the store is where callers meet them.
-__all__ = ["Collection", "DocumentRecord", "DocumentStore", "FileStat", "StoredChunk", "Vectors"]
+__all__ = ["Collection", "DocumentRecord", "DocumentStore", "FileStat", "StoredChunk"]
 
 
 class DocumentStore:
