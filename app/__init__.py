@@ -4,6 +4,7 @@ import os
 
 __version__ = "0.1.0"
 APP_NAME = "Cadre"
+API_PORT = 8765  # the local API's port (cadre serve, the window) unless the user picks another
 
 # Privacy by default, set before any library reads it at import: huggingface_hub otherwise adds
 # usage details to its user agent and, for that, fetches a registry from the hub once a day.

@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from importlib import import_module
 
-from app import __version__
+from app import API_PORT, __version__
 
 # command -> (module, function) inside app.cli; resolved only when run
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -139,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         "http://127.0.0.1:PORT/v1, for this computer only. Prints the URL and the bearer token.",
     )
     serve.add_argument(
-        "--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free one)"
+        "--port",
+        type=int,
+        default=API_PORT,
+        help="port to listen on (default %(default)s; 0: any free one)",
     )
     commands.add_parser("gui", help="open the Cadre window (the default)")
     return parser

@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from app import API_PORT
 from app.core.errors import CadreError
 from app.core.hardware import physical_cores
 
@@ -60,7 +61,7 @@ class Settings:
     default_specialist: str = AUTO_SPECIALIST  # "auto": route each message; else an id
     theme: str = "system"  # "system" follows the OS; "light" or "dark" forces one
     api_enabled: bool = False  # serve the local API while the window is open
-    api_port: int = 8765
+    api_port: int = API_PORT
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ data folder (mode 0600), and requests addressed to another host name or sent fro
 refused (DNS rebinding). See ``server.py`` for the lifecycle and ``handler.py`` for the checks.
 """
 
-from app.core.api.server import DEFAULT_PORT, HOST, ApiServer
+from app.core.api.server import HOST, ApiServer
 from app.core.api.token import load_or_create_token
 
-__all__ = ["DEFAULT_PORT", "HOST", "ApiServer", "load_or_create_token"]
+__all__ = ["HOST", "ApiServer", "load_or_create_token"]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from app import API_PORT
 from app.core.api.context import ApiContext
 from app.core.api.gate import GenerationGate
 from app.core.api.handler import ApiHandler, ApiHTTPServer
@@ -27,7 +28,6 @@ from app.core.service import CadreService
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
 MAX_CONNECTIONS = 64  # handler threads at once; more connections are closed at once
 MAX_WAITING = 8  # generation requests waiting their turn; more get a 429
 
@@ -82,7 +82,7 @@ class ApiServer:
     def __init__(
         self,
         service: CadreService,
-        port: int = DEFAULT_PORT,
+        port: int = API_PORT,
         *,
         host: str = HOST,
         max_waiting: int = MAX_WAITING,
