@@ -102,7 +102,7 @@ def test_ctrl_c_stops_the_reply_cleanly(tiny_specialist: str, cadre_home: Path) 
     (cadre_home / "data" / "specialists" / "tiny.toml").write_text(
         (cadre_home / "data" / "specialists" / "tiny.toml")
         .read_text()
-        .replace("max_tokens = 24", "max_tokens = 100000")
+        .replace("max_tokens = 24", "max_tokens = 65536")  # the most a manifest may ask
         .replace("context_size = 512", "context_size = 8192")
     )
     process = subprocess.Popen(
