@@ -165,22 +165,22 @@ def test_folders_dropped_on_the_window_join_the_selected_collection(
     assert cell(dialog, 0, "Folders") == "contracts, letters"
 
 
-def many_notes(tmp_path: Path, count: int) -> Path:
-    """A folder 'many' of ``count`` short notes: enough that indexing it is still running when
-    the test acts."""
+def start_indexing_many(qtbot: QtBot, ops: DocumentOps, tmp_path: Path, count: int) -> Path:
+    """Add a folder of ``count`` short notes to a collection 'many' and wait until its indexing
+    is under way: with enough notes it is still running when the test acts. Returns the folder."""
     many = tmp_path / "many"
     many.mkdir()
     for i in range(count):
         (many / f"note-{i:03d}.txt").write_text(f"Note {i}: the meeting about item {i * 7} moved.")
+    with qtbot.waitSignal(ops.progress, timeout=INDEX_TIMEOUT_MS):
+        ops.add_folders("many", [many])
     return many
 
 
 def test_cancel_stops_an_index_and_nothing_is_half_done(
     qtbot: QtBot, ops: DocumentOps, dialog: DocumentsDialog, tmp_path: Path
 ) -> None:
-    many = many_notes(tmp_path, 400)
-    with qtbot.waitSignal(ops.progress, timeout=INDEX_TIMEOUT_MS):
-        ops.add_folders("many", [many])
+    start_indexing_many(qtbot, ops, tmp_path, 400)
     assert ops.is_indexing("many")
     qtbot.waitUntil(lambda: dialog.table.rowCount() == 1)
     dialog.table.selectRow(0)
@@ -197,9 +197,7 @@ def test_cancel_stops_an_index_and_nothing_is_half_done(
 def test_removing_a_collection_while_it_indexes_stops_the_run_first(
     qtbot: QtBot, ops: DocumentOps, service: CadreService, tmp_path: Path
 ) -> None:
-    many = many_notes(tmp_path, 200)
-    with qtbot.waitSignal(ops.progress, timeout=INDEX_TIMEOUT_MS):
-        ops.add_folders("many", [many])
+    many = start_indexing_many(qtbot, ops, tmp_path, 200)
     with qtbot.waitSignals([ops.index_ended, ops.collections_changed], timeout=INDEX_TIMEOUT_MS):
         ops.remove("many")
     assert service.documents.collections() == []
