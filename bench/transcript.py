@@ -3,10 +3,15 @@
 A scripted long reply (prose, lists, a table and long code blocks, ~12k characters) streams into a
 TranscriptView at a fast model's pace while a 10 ms heartbeat QTimer runs on the GUI thread. Prints
 the worst stall (the longest gap between beats beyond the interval), the 99th percentile gap, and
-the cost of a flush (the 40 ms re-render of the reply's tail) and of the end of the reply. Aim:
-worst stall <= 50 ms, also as the reply grows (--sections).
+the cost of a flush (the 40 ms re-render of the reply's tail) and of the end of the reply: the
+last flush and the footer, then the check against the whole render (rendered off the GUI thread,
+then the pieces that differ repainted on it). --fix-up writes the links as reference links defined
+at the very end, so that every section's paragraphs need repainting at the end, and makes each
+section's code differ. Aim: worst stall
+<= 50 ms, also as the reply grows (--sections).
 
 Usage: QT_QPA_PLATFORM=offscreen python bench/transcript.py [--tokens-per-s N] [--sections N]
+       [--fix-up]
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def scripted_reply(sections: int) -> str:
+def scripted_reply(sections: int, fix_up: bool = False) -> str:
     code = "\n".join(
         f"def step_{i}(values: list[int]) -> int:\n"
         f'    """Step {i}: sum what is left."""\n'
@@ -38,7 +43,13 @@ def scripted_reply(sections: int) -> str:
         + "\n\n- one point\n- another point\n\n| name | value |\n|---|--:|\n| a | 1 |\n| b | 2 |\n\n"
         + f"```python\n{code}\n```\n\n"
     )
-    return section * sections
+    if not fix_up:
+        return section * sections
+    # Links that only the whole reply resolves, and code that differs from section to section,
+    # so that the whole render lexes every block afresh (nothing cached from the stream).
+    section = section.replace("[link](https://example.com)", "[link][site]")
+    parts = [section.replace("step_", f"part{n}_step_") for n in range(sections)]
+    return "".join(parts) + "[site]: https://example.com"
 
 
 class StreamBench:
@@ -58,6 +69,11 @@ class StreamBench:
         self.flushes: list[float] = []
         self.gaps: list[float] = []
         self.end_ms = 0.0
+        self.check_ms = 0.0  # from the end of the reply to its check against the whole render
+        self.repair_ms: list[float] = []  # the check's slices of work on the GUI thread
+        self._depth = 0
+        self.repainted = 0
+        self._ended = 0.0
         self._last = time.perf_counter()
         self._sent = 0
         self._clock = QElapsedTimer()
@@ -69,6 +85,20 @@ class StreamBench:
         self._feeder.timeout.connect(self._feed)
         self.view._timer.timeout.disconnect()  # time each flush the view's timer runs
         self.view._timer.timeout.connect(self._timed_flush)
+        self.view.reply_checked.connect(self._checked)
+        for name in ("_repair", "_repaint"):  # its slices of work on the GUI thread
+            setattr(self.view, name, self._timed(getattr(self.view, name)))
+
+    def _timed(self, slot: Any) -> Any:
+        def timed(*args: Any) -> None:
+            self._depth += 1  # _repair calls _repaint: one slice
+            started = time.perf_counter()
+            slot(*args)
+            self._depth -= 1
+            if not self._depth:
+                self.repair_ms.append((time.perf_counter() - started) * 1000)
+
+        return timed
 
     def run(self) -> None:
         from PySide6.QtCore import QTimer
@@ -102,21 +132,29 @@ class StreamBench:
         self._sent = due
         if due == len(self.tokens):
             self._feeder.stop()
-            started = time.perf_counter()
+            self._ended = time.perf_counter()
             self.view.end_reply("done")
-            self.end_ms = (time.perf_counter() - started) * 1000
-            QTimer.singleShot(200, self.app.quit)
+            self.end_ms = (time.perf_counter() - self._ended) * 1000
+            QTimer.singleShot(10_000, self.app.quit)  # in case the check never comes
+
+    def _checked(self, repainted: int) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.check_ms = (time.perf_counter() - self._ended) * 1000
+        self.repainted = repainted
+        QTimer.singleShot(200, self.app.quit)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens-per-s", type=float, default=150.0)
     parser.add_argument("--sections", type=int, default=4)
+    parser.add_argument("--fix-up", action="store_true", help="a reply that needs repainting")
     args = parser.parse_args()
     from PySide6.QtWidgets import QApplication
 
     app = QApplication(sys.argv)
-    reply = scripted_reply(args.sections)
+    reply = scripted_reply(args.sections, args.fix_up)
     bench = StreamBench(app, reply, args.tokens_per_s)
     bench.run()
     gaps = sorted(bench.gaps)
@@ -132,6 +170,12 @@ def main() -> None:
     print(
         f"flush: median {statistics.median(flushes):.1f} ms, worst {max(flushes):.1f} ms "
         f"over {len(flushes)}; end of reply {bench.end_ms:.1f} ms"
+    )
+    slices = bench.repair_ms or [0.0]
+    print(
+        f"check at the end: done {bench.check_ms:.0f} ms after the end (whole render off the GUI "
+        f"thread), {bench.repainted} pieces repainted; on the GUI thread {sum(slices):.1f} ms in "
+        f"{len(slices)} slices, the longest {max(slices):.1f} ms"
     )
 
 

@@ -4,10 +4,16 @@ Re-rendering a whole long reply every 40 ms costs ~100 ms a flush (Qt parses and
 again). Instead the reply's Markdown is cut where its complete top-level blocks end
 (:func:`settled_length`): those are inserted once and stay, and only the tail, the block still being
 written, is replaced on each flush.
+
+Rendered alone, a piece can come out otherwise than in the whole reply: a reference link whose
+definition is in another piece stays text, an empty code block has no line. So when the reply ends,
+the whole text is rendered block by block (:func:`render_blocks`, off the GUI thread) and
+the view repaints only the pieces that differ (:meth:`LiveRender.differences`), usually none.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,12 +21,14 @@ from PySide6.QtGui import QTextCursor as Cursor
 from PySide6.QtGui import QTextDocument
 
 from app.ui.markdown_html import (
+    Blocks,
     Colours,
     closes_fence,
     code_end,
     code_header,
     code_lines,
     highlight_lines,
+    line_starts,
     open_fence,
     render_markdown,
     settled_length,
@@ -52,6 +60,21 @@ def insert_html(cursor: Cursor, html: str) -> None:
     cursor.setPosition(end)
 
 
+def remove_selection(cursor: Cursor) -> None:
+    """Remove the cursor's selection (which starts at the end of a block) and keep the format of
+    that block. Qt gives the merged block the format of the last block removed into it, which
+    would turn an empty block before the selection (a rule) into that block's kind."""
+    block = cursor.document().findBlock(cursor.selectionStart())
+    block_format, char_format = block.blockFormat(), block.charFormat()
+    cursor.removeSelectedText()
+    if cursor.blockFormat() != block_format or cursor.blockCharFormat() != char_format:
+        cursor.setBlockFormat(block_format)
+        cursor.setBlockCharFormat(char_format)
+
+
+Stretch = tuple[int, int, str]  # (first part, the part after the last, the HTML they should have)
+
+
 @dataclass
 class _Fence:
     """A code block still being written: its header and whole lines are in the document."""
@@ -70,18 +93,29 @@ class LiveRender:
 
     def __init__(self, copy_href: Callable[[int], str]) -> None:
         self.copy_href = copy_href
+        self.markdown = ""  # the text painted
         self.settled = 0  # characters of the Markdown inserted for good
         self.settled_code: tuple[str, ...] = ()
-        self.tail_start = 0
-        self.html: list[str] = []  # what was inserted, settled parts then the tail
+        self.origin = 0  # where the body starts in the document
+        # The parts inserted, settled parts then the tail: the HTML of each, where it starts in
+        # the body, where its Markdown starts (the parts of one code block share that: where
+        # the block opens).
+        self.html: list[str] = []
+        self.starts: list[int] = []
+        self.sources: list[int] = []
         self.code: tuple[str, ...] = ()  # every code block so far, for the Copy links
         self._fence: _Fence | None = None
+
+    @property
+    def tail_start(self) -> int:
+        return self.origin + self.starts[-1]
 
     def insert(self, cursor: Cursor, markdown: str, colours: Colours) -> None:
         """Render the body from scratch at the cursor (the end of the document)."""
         self.settled = 0
         self.settled_code = ()
-        self.html = []
+        self.origin = cursor.position()
+        self.html, self.starts, self.sources = [], [], []
         self._fence = None
         self._insert_from(cursor, markdown, colours)
 
@@ -91,13 +125,53 @@ class LiveRender:
         cursor.beginEditBlock()
         cursor.setPosition(self.tail_start)
         cursor.movePosition(Cursor.MoveOperation.End, Cursor.MoveMode.KeepAnchor)
-        cursor.removeSelectedText()
-        if self.html:
-            self.html.pop()  # the old tail
+        remove_selection(cursor)
+        for parts in (self.html, self.starts, self.sources):
+            parts.pop()  # the old tail
         self._insert_from(cursor, markdown, colours)
         cursor.endEditBlock()
 
+    def replace(self, document: QTextDocument, stretch: Stretch, end: int) -> None:
+        """Repaint one stretch of :meth:`differences`, where the body ends at ``end``. Taken from
+        the last: the parts before a stretch stay where they are."""
+        first, stop, html = stretch
+        size = document.characterCount()
+        cursor = Cursor(document)
+        cursor.beginEditBlock()
+        cursor.setPosition(self.origin + self.starts[first])
+        stretch_end = self.origin + self.starts[stop] if stop < len(self.starts) else end
+        cursor.setPosition(stretch_end, Cursor.MoveMode.KeepAnchor)
+        remove_selection(cursor)
+        insert_html(cursor, html)
+        cursor.endEditBlock()
+        grew = document.characterCount() - size
+        self.html[first:stop] = [html]
+        self.starts[first:stop] = [self.starts[first]]
+        self.sources[first:stop] = [self.sources[first]]
+        self.starts[first + 1 :] = [start + grew for start in self.starts[first + 1 :]]
+
+    def differences(self, whole: Blocks) -> list[Stretch]:
+        """Where the body differs from ``whole`` (:func:`render_blocks` of the painted text):
+        ``(first, stop, html)``, parts ``first..stop-1``, one stretch of Markdown (a settled
+        piece, a code block, the tail), should read ``html``, the whole render's blocks that
+        start in that stretch."""
+        firsts = [n for n, at in enumerate(self.sources) if n == 0 or at != self.sources[n - 1]]
+        if not firsts:
+            return []
+        lines = line_starts(self.markdown)
+        first_lines = [bisect_right(lines, self.sources[n]) - 1 for n in firsts]
+        wanted: list[list[str]] = [[] for _ in firsts]
+        for line, html in whole.blocks:
+            wanted[max(0, bisect_right(first_lines, line) - 1)].append(html)
+        stops = [*firsts[1:], len(self.html)]
+        return [
+            (first, stop, "".join(want))
+            for first, stop, want in zip(firsts, stops, wanted, strict=True)
+            if "".join(self.html[first:stop]) != "".join(want)
+        ]
+
     def _insert_from(self, cursor: Cursor, markdown: str, colours: Colours) -> None:
+        self.markdown = markdown
         tail: str | None = None  # the tail's HTML
         while tail is None:
             if self._fence is not None:
@@ -116,7 +190,6 @@ class LiveRender:
                 self._add(cursor, code_header(opened[1], href, colours))
             else:
                 tail = self._render(rest, colours)
-        self.tail_start = cursor.position()
         self._add(cursor, tail)
 
     def _grow_fence(
@@ -151,6 +224,8 @@ class LiveRender:
 
     def _add(self, cursor: Cursor, html: str) -> None:
         self.html.append(html)
+        self.starts.append(cursor.position() - self.origin)
+        self.sources.append(self.settled)
         if html:
             insert_html(cursor, html)
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -81,6 +82,32 @@ def render_markdown(text: str, colours: Colours, copy_href: Callable[[int], str]
     return Rendered(body, tuple(env["code"]))
 
 
+@dataclass(frozen=True)
+class Blocks:
+    """A reply rendered whole, cut where its top-level blocks start: joined, the blocks are
+    :func:`render_markdown`'s HTML."""
+
+    blocks: tuple[tuple[int, str], ...]  # (the line a top-level block starts on, its HTML)
+    code: tuple[str, ...]
+
+
+def render_blocks(text: str, colours: Colours, copy_href: Callable[[int], str]) -> Blocks:
+    """``text`` as :func:`render_markdown` renders it, block by block: each block sees the whole
+    text (a reference link defined further on is a link). Pure Python, for a worker thread."""
+    env: dict[str, Any] = {"colours": colours, "copy_href": copy_href, "code": [], "links": []}
+    parser = _parser()
+    tokens = parser.parse(text, env)
+    cuts = [n for n, token in enumerate(tokens) if token.level == 0 and token.nesting >= 0]
+    blocks = tuple(
+        (
+            (tokens[start].map or [0])[0],
+            parser.renderer.render(tokens[start:end], parser.options, env),
+        )
+        for start, end in pairwise([*cuts, len(tokens)])
+    )
+    return Blocks(blocks, tuple(env["code"]))
+
+
 def warm_up() -> None:
     """Import and build what the first reply needs (~0.2 s: markdown-it, a lexer, the styles), so
     that its first flush does not stall the window. Meant for a background thread."""
@@ -98,10 +125,15 @@ def settled_length(text: str) -> int:
         for token in _parser().parse(text)
         if token.level == 0 and token.nesting >= 0 and token.map is not None
     ]
-    line_starts = [0] + [match.end() for match in _NEWLINE.finditer(text)]
-    complete = len(line_starts) - 1  # lines that end in a newline
+    lines = line_starts(text)
+    complete = len(lines) - 1  # lines that end in a newline
     last = next((line for line in reversed(starts) if 0 < line < complete), 0)
-    return line_starts[last]
+    return lines[last]
+
+
+def line_starts(text: str) -> list[int]:
+    """Where each of ``text``'s lines starts, numbered as markdown-it numbers them."""
+    return [0] + [match.end() for match in _NEWLINE.finditer(text)]
 
 
 def open_fence(text: str) -> tuple[str, str] | None:

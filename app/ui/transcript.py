@@ -10,8 +10,7 @@ theme switch (from the first item).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
@@ -22,10 +21,10 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 from app.core.documents.grounding import Source
 from app.core.documents.passage import Citation
 from app.core.storage import StoredMessage
-from app.core.tasks import CancelToken, ReplyTidier
+from app.core.tasks import ReplyTidier
 from app.core.units import human_bytes
 from app.ui.live_reply import LiveRender, insert_html
-from app.ui.markdown_html import DARK, LIGHT, Colours, safe_link, warm_up
+from app.ui.markdown_html import DARK, LIGHT, Blocks, Colours, safe_link
 from app.ui.runner import JobRunner
 from app.ui.theme import is_dark
 from app.ui.transcript_items import (
@@ -42,10 +41,10 @@ from app.ui.transcript_items import (
     stored_items,
     user_header,
 )
+from app.ui.transcript_jobs import ReplyCheck, log_bug, log_warm_up_failure, warm_up_job
 
 FLUSH_INTERVAL_MS = 40
 WARM_UP_DELAY_MS = 500  # after start-up, not competing with it
-log = logging.getLogger(__name__)
 EMPTY_CHAT = (
     "Ask anything. Replies are written on this computer, offline.\n\n"
     "Each message goes to the best installed specialist; the picker above can pin one. The "
@@ -59,6 +58,7 @@ ACTIONS = ("edit", "regenerate", "route")  # emitted as action_requested(action,
 class TranscriptView(QTextBrowser):
     action_requested = Signal(str, str)  # (action, message_id)
     source_requested = Signal(object)  # a Citation: one of the replies' sources was clicked
+    reply_checked = Signal(int)  # a finished reply reads as its whole render: pieces repainted
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -78,12 +78,13 @@ class TranscriptView(QTextBrowser):
         self._turn_start: int | None = None  # index of the live turn's user item
         self._replies = 0
         self._painter = LiveRender(lambda n: "")
+        self._checks: list[ReplyCheck] = []  # finished replies being rendered whole
         self._dark = self._is_dark()
-        self._warm = JobRunner("transcript", max_threads=1, parent=self)
+        self._renders = JobRunner("transcript", max_threads=1, parent=self)
         QTimer.singleShot(WARM_UP_DELAY_MS, self, self._warm_up)
 
     def _warm_up(self) -> None:
-        self._warm.start(_warm_up_job, failed=_log_failure)
+        self._renders.start(warm_up_job, failed=log_warm_up_failure)
 
     # -- a live turn ----------------------------------------------------------------------------
 
@@ -132,6 +133,49 @@ class TranscriptView(QTextBrowser):
         self._timer.stop()
         live, self._live = self._live, None
         self._append(FooterItem(live, footer, tuple(sources)))
+        if live is not None and live.markdown:
+            self._check_whole(live)
+
+    def _check_whole(self, reply: ReplyItem) -> None:
+        """Render the finished reply whole, off the GUI thread, then repaint the pieces that
+        streaming painted otherwise (usually none): it then reads as it will when reopened."""
+        check = ReplyCheck(reply, self._painter)
+        self._checks.append(check)
+        self._renders.start(
+            check.job(self._colours()),
+            succeeded=lambda whole: self._repair(check, whole),
+            failed=log_bug,
+        )
+
+    def _repair(self, check: ReplyCheck, whole: Blocks) -> None:
+        """Unless the user has moved on and the reply was painted afresh or is gone."""
+        if check in self._checks:
+            check.reply.code = whole.code
+            check.stretches = check.painter.differences(whole)
+            check.repainted = len(check.stretches)
+            self._repaint(check)
+
+    def _repaint(self, check: ReplyCheck) -> None:
+        """One stretch a turn of the event loop: Qt lays the document out again after each
+        change (~3 ms in a long transcript), so many in one go would stall the window."""
+        if check not in self._checks:
+            return
+        if not check.stretches:
+            self._checks.remove(check)
+            self.reply_checked.emit(check.repainted)
+            return
+        index = next(n for n, item in enumerate(self._items) if item is check.reply)
+        start = self._starts[index]
+        header = self.document().findBlock(start + 1 if start else 0)
+        check.painter.origin = header.position() + header.length() - 1  # where the body starts
+        end = self.document().characterCount() - 1
+        if index + 1 < len(self._starts):
+            end = self._starts[index + 1]
+        before = self.document().characterCount()
+        with self._following():
+            check.painter.replace(self.document(), check.stretches.pop(), end)
+        self._shift(index + 1, self.document().characterCount() - before)
+        QTimer.singleShot(0, self, lambda: self._repaint(check))
 
     def finish_turn(
         self, user: StoredMessage, reply: StoredMessage | None, speaker: Callable[[str], str]
@@ -180,6 +224,7 @@ class TranscriptView(QTextBrowser):
         self._render_from(0)
 
     def clear(self) -> None:
+        self._checks.clear()
         self._timer.stop()
         self._pending.clear()
         self.reply_text = ""
@@ -214,6 +259,8 @@ class TranscriptView(QTextBrowser):
         """Replace items ``index``.. in the document (everything after them is theirs)."""
         colours = self._colours()
         regenerate = self._regenerable()
+        kept = self._items[:index]  # a reply after these is painted afresh here, whole, or gone
+        self._checks = [check for check in self._checks if check.reply in kept]
         cursor = Cursor(self.document())
         with self._following():
             cursor.beginEditBlock()  # one layout pass for the whole change
@@ -235,17 +282,23 @@ class TranscriptView(QTextBrowser):
             cursor.endEditBlock()
 
     def _swap_header(self, index: int, header: str) -> None:
-        """Replace the first line of item ``index`` (its header) with ``header``, in place."""
+        """Replace the first line of item ``index`` (its header) with ``header``, in place. (Qt
+        drops the format of the document's first block when all of its text is replaced.)"""
         start = self._starts[index]
         block = self.document().findBlock(start + 1 if start else 0)
+        block_format = block.blockFormat()
         cursor = Cursor(block)
         cursor.movePosition(Cursor.MoveOperation.EndOfBlock, Cursor.MoveMode.KeepAnchor)
         before = self.document().characterCount()
         cursor.insertHtml(header)
-        shift = self.document().characterCount() - before
-        self._starts[index + 1 :] = [position + shift for position in self._starts[index + 1 :]]
+        cursor.setBlockFormat(block_format)
+        self._shift(index + 1, self.document().characterCount() - before)
+
+    def _shift(self, index: int, by: int) -> None:
+        """Items ``index``.. moved by ``by`` characters (something before them changed size)."""
+        self._starts[index:] = [position + by for position in self._starts[index:]]
         if self._live is not None:
-            self._painter.tail_start += shift
+            self._painter.origin += by
 
     @contextmanager
     def _following(self) -> Iterator[None]:
@@ -318,16 +371,6 @@ class TranscriptView(QTextBrowser):
         """The files the replies cite: only these open from a link."""
         footers = (item for item in self._items if isinstance(item, FooterItem))
         return {QUrl(link).toLocalFile() for footer in footers for _, link in footer.sources}
-
-
-def _warm_up_job(token: CancelToken) -> Generator[None, None, None]:
-    warm_up()
-    yield from ()
-
-
-def _log_failure(exc: BaseException) -> None:
-    """The renderer's warm-up failed: the first reply will meet the same error and report it."""
-    log.warning("transcript warm-up failed: %r", exc)
 
 
 def footer_for(message: StoredMessage) -> str:
