@@ -133,6 +133,13 @@ def plain(view: TranscriptView) -> str:
     return re.sub(r"[ \xa0]+", " ", view.toPlainText())
 
 
+def shading(block: QTextBlock) -> str:
+    """The colour of the box a code line sits in: its frame's (see app.ui.markdown_html)."""
+    frame = QTextCursor(block).currentFrame()
+    assert frame is not block.document().rootFrame(), f"{block.text()!r} is not in a code box"
+    return frame.frameFormat().background().color().name()
+
+
 def formats_of(view: TranscriptView, text: str) -> tuple[QTextCharFormat, QTextBlock]:
     found = view.document().find(text)
     assert not found.isNull(), f"{text!r} is not in the transcript"
@@ -154,7 +161,7 @@ def test_markdown_renders_bold_lists_tables_and_coloured_code(
     assert table is not None and table.rows() == 2 and table.columns() == 2
     keyword, line = formats_of(view, "def greet")
     assert keyword.foreground().color().name() == "#008000"
-    assert line.blockFormat().background().color().name() == LIGHT.code_background
+    assert shading(line) == LIGHT.code_background
     assert "python · Copy" in plain(view)
 
 
@@ -254,7 +261,7 @@ def test_a_streaming_unclosed_fence_renders_as_a_code_block_in_progress(
     assert "python · Copy\ndef greet(name):\n return na" in text
     keyword, line = formats_of(view, "def greet")
     assert keyword.foreground().color().name() == "#008000"
-    assert line.blockFormat().background().color().name() == LIGHT.code_background
+    assert shading(line) == LIGHT.code_background
     view.add_reply_text("me\n```\n\nDone.")
     view.end_reply("3 tokens")
     whole = TranscriptView()
@@ -264,6 +271,35 @@ def test_a_streaming_unclosed_fence_renders_as_a_code_block_in_progress(
     whole.add_reply_text(view.reply_text)
     whole.end_reply("3 tokens")
     assert view.toHtml() == whole.toHtml()  # streamed in pieces, painted as if whole
+    whole.deleteLater()
+
+
+def test_code_sits_inset_in_its_box_streamed_or_whole(view: TranscriptView) -> None:
+    """Qt draws a block's own shading from where its text starts, so the box is a frame and its
+    lines are inset: the text keeps clear of the box's edge, which lines up with the prose."""
+    code = "\n".join(f"def step_{n}(x):\n    return x * {n}" for n in range(30))
+    reply = f"Intro.\n\n```python\n{code}\n```\n\nBetween.\n\n```\nplain\n```\n\nEnd."
+    view.add_user("Write code")
+    view.begin_reply("Tiny")
+    for start in range(0, len(reply), 7):  # small pieces: fences open and close mid-flush
+        view.add_reply_text(reply[start : start + 7])
+        view.flush()
+    view.end_reply("3 tokens")
+    layout = view.document().documentLayout()
+    _, intro = formats_of(view, "Intro.")
+    for text in ("def step_29", "plain"):
+        _, line = formats_of(view, text)
+        box = layout.frameBoundingRect(QTextCursor(line).currentFrame())
+        assert box.left() == layout.blockBoundingRect(intro).left()
+        inset = line.layout().position().x() + line.layout().lineAt(0).x()  # from the box's edge
+        assert inset >= 10
+    whole = TranscriptView()
+    whole.setPalette(palette_for("light"))
+    whole.add_user("Write code")
+    whole.begin_reply("Tiny")
+    whole.add_reply_text(reply)
+    whole.end_reply("3 tokens")
+    assert view.toHtml() == whole.toHtml()
     whole.deleteLater()
 
 
@@ -300,7 +336,7 @@ def test_both_themes_render_code_in_their_colours(
     view.show_conversation(stored, lambda specialist: "Tiny")
     view.setPalette(palette_for(scheme))  # a theme switch re-renders in the new colours
     _, line = formats_of(view, "def greet")
-    assert line.blockFormat().background().color().name() == colours.code_background
+    assert shading(line) == colours.code_background
     keyword, _ = formats_of(view, "def greet")
     expected = "#008000" if scheme == "light" else "#c678dd"
     assert keyword.foreground().color().name() == expected

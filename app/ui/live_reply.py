@@ -21,12 +21,12 @@ from PySide6.QtGui import QTextCursor as Cursor
 from PySide6.QtGui import QTextDocument
 
 from app.ui.markdown_html import (
+    CODE_CLOSE,
     Blocks,
     Colours,
     closes_fence,
-    code_end,
-    code_header,
     code_lines,
+    code_open,
     highlight_lines,
     line_starts,
     open_fence,
@@ -35,6 +35,7 @@ from app.ui.markdown_html import (
 )
 
 _JOINT = "<p>&nbsp;</p>"
+_END_OF_FRAME = "\ufdd1"  # the character that ends a frame in a QTextDocument
 
 
 def insert_html(cursor: Cursor, html: str) -> None:
@@ -86,10 +87,21 @@ class _Fence:
     restart: int = 0  # the line lexing starts from (a restart line: see highlight_lines)
 
 
+def _code_cell_end(document: QTextDocument) -> int:
+    """Where the open code block's lines go: the end of its last line (or header), before the
+    strip that ends its box. The box is last in the document (the reply being written is at the
+    end): its last line, the strip, the frame's end, and the empty block Qt keeps after a frame.
+    Found by position: inside an edit block Qt has not yet built the document's frames."""
+    end = document.characterCount() - 4
+    assert document.characterAt(end + 2) == _END_OF_FRAME, "the open code block is not last"
+    return end
+
+
 class LiveRender:
     """The streaming reply's body in the document: ``settled`` Markdown inserted for good, then
     the tail from ``tail_start`` to the end of the document. A top-level code block that is still
-    open grows line by line instead of being the (ever longer) tail."""
+    open grows line by line instead of being the (ever longer) tail; its tail, the partial last
+    line, ends at the end of the block's lines (:func:`_code_cell_end`)."""
 
     def __init__(self, copy_href: Callable[[int], str]) -> None:
         self.copy_href = copy_href
@@ -97,9 +109,9 @@ class LiveRender:
         self.settled = 0  # characters of the Markdown inserted for good
         self.settled_code: tuple[str, ...] = ()
         self.origin = 0  # where the body starts in the document
-        # The parts inserted, settled parts then the tail: the HTML of each, where it starts in
-        # the body, where its Markdown starts (the parts of one code block share that: where
-        # the block opens).
+        # The parts inserted, settled parts then the tail: the HTML each adds to the body as one
+        # whole render would have it, where it starts in the body, where its Markdown starts
+        # (the parts of one code block share that: where the block opens).
         self.html: list[str] = []
         self.starts: list[int] = []
         self.sources: list[int] = []
@@ -124,7 +136,10 @@ class LiveRender:
         cursor = Cursor(document)
         cursor.beginEditBlock()
         cursor.setPosition(self.tail_start)
-        cursor.movePosition(Cursor.MoveOperation.End, Cursor.MoveMode.KeepAnchor)
+        if self._fence is None:
+            cursor.movePosition(Cursor.MoveOperation.End, Cursor.MoveMode.KeepAnchor)
+        else:
+            cursor.setPosition(_code_cell_end(document), Cursor.MoveMode.KeepAnchor)
         remove_selection(cursor)
         for parts in (self.html, self.starts, self.sources):
             parts.pop()  # the old tail
@@ -164,10 +179,15 @@ class LiveRender:
         for line, html in whole.blocks:
             wanted[max(0, bisect_right(first_lines, line) - 1)].append(html)
         stops = [*firsts[1:], len(self.html)]
+        painted = [
+            "".join(self.html[first:stop]) for first, stop in zip(firsts, stops, strict=True)
+        ]
+        if self._fence is not None:  # the reply ended in an open code block: whole, it closes
+            painted[-1] += CODE_CLOSE
         return [
             (first, stop, "".join(want))
-            for first, stop, want in zip(firsts, stops, wanted, strict=True)
-            if "".join(self.html[first:stop]) != "".join(want)
+            for first, stop, want, have in zip(firsts, stops, wanted, painted, strict=True)
+            if have != "".join(want)
         ]
 
     def _insert_from(self, cursor: Cursor, markdown: str, colours: Colours) -> None:
@@ -187,7 +207,9 @@ class LiveRender:
             elif opened is not None:
                 self._fence = _Fence(*opened, self.settled + rest.index("\n") + 1)
                 href = self.copy_href(len(self.settled_code))
-                self._add(cursor, code_header(opened[1], href, colours))
+                box = code_open(opened[1], href, colours)
+                self._add(cursor, box, inserted=box + CODE_CLOSE)
+                cursor.setPosition(_code_cell_end(cursor.document()))
             else:
                 tail = self._render(rest, colours)
         self._add(cursor, tail)
@@ -208,26 +230,30 @@ class LiveRender:
         coloured = window.lines
         whole = len(shown) - 1 if closing is None else len(shown)
         new = coloured[fence.lines - fence.restart : whole - fence.restart]
-        self._add(cursor, code_lines(new, colours))
+        self._add(cursor, code_lines(new))
         fence.lines = whole
         fence.restart += max((r for r in window.restarts if fence.restart + r < whole), default=0)
-        if closing is None:  # the tail: the partial last line, and the strip that ends a block
+        if closing is None:  # the tail: the partial last line
             if lines[-1] and not closes_fence(lines[-1], fence.marker):
-                return code_lines(coloured[-1:], colours) + code_end(colours)
+                return code_lines(coloured[-1:])
             self.code = (*self.settled_code, "\n".join(lines[:-1]))
-            return code_end(colours)
-        self._add(cursor, code_end(colours))
+            return ""
+        self._add(cursor, CODE_CLOSE, inserted="")  # the box was inserted closed
+        cursor.movePosition(Cursor.MoveOperation.End)  # out of the block's box
         self.settled = fence.body_start + sum(len(line) + 1 for line in lines[: closing + 1])
         self.settled_code = self.code
         self._fence = None
         return None
 
-    def _add(self, cursor: Cursor, html: str) -> None:
+    def _add(self, cursor: Cursor, html: str, inserted: str | None = None) -> None:
+        """Add a part whose HTML in a whole render is ``html``, by inserting ``inserted``
+        (``html`` unless given: a code block's box is inserted closed, and grows inside)."""
         self.html.append(html)
         self.starts.append(cursor.position() - self.origin)
         self.sources.append(self.settled)
-        if html:
-            insert_html(cursor, html)
+        inserted = html if inserted is None else inserted
+        if inserted:
+            insert_html(cursor, inserted)
 
     def _render(self, markdown: str, colours: Colours) -> str:
         offset = len(self.settled_code)

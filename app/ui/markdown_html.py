@@ -3,9 +3,9 @@
 Model output is untrusted: raw HTML is escaped (markdown-it with ``html`` off), only http(s) links
 stay links, and images become their alt text (QTextBrowser would read a ``file:`` image from disk).
 Fenced code with a known language gets Pygments colours as inline ``<span>`` styles (QTextDocument
-has no stylesheet classes); each block sits in a box with its language and a Copy link whose target
-the caller decides. An unclosed fence runs to the end of the text (CommonMark), so a code block that
-is still streaming already renders as one.
+has no stylesheet classes); each block sits in a padded box with its language and a Copy link whose
+target the caller decides. An unclosed fence runs to the end of the text (CommonMark), so a code
+block that is still streaming already renders as one.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ class Colours:
     dark: bool
     muted: str  # notes, footers, a code block's language
     code_background: str
-    code_header_background: str
     code_border: str
     inline_code_background: str
     pygments_style: str
@@ -47,7 +46,6 @@ LIGHT = Colours(
     dark=False,
     muted="#6e6e6e",
     code_background="#f6f8fa",
-    code_header_background="#eaeef2",
     code_border="#d0d7de",
     inline_code_background="#eef0f3",
     pygments_style="default",
@@ -59,7 +57,6 @@ DARK = Colours(
     dark=True,
     muted="#9a9a9a",
     code_background="#282c34",
-    code_header_background="#21252b",
     code_border="#3e4451",
     inline_code_background="#33363d",
     pygments_style="one-dark",
@@ -186,40 +183,45 @@ def _fence(renderer: Any, tokens: Sequence[Token], idx: int, options: Any, env: 
     language = fence_language(token.info)
     env["code"].append(code)
     colours: Colours = env["colours"]
-    header = code_header(language, env["copy_href"](len(env["code"]) - 1), colours)
+    header = code_open(language, env["copy_href"](len(env["code"]) - 1), colours)
     lines = highlight_lines(code, language, colours).lines
-    return header + code_lines(lines, colours) + code_end(colours)
+    return header + code_lines(lines) + CODE_CLOSE
 
 
 def fence_language(info: str) -> str:
     return info.strip().split(maxsplit=1)[0] if info.strip() else ""
 
 
-# A code block is a header paragraph and one <pre> per line, all shaded: no table, so a block
-# that is still streaming can grow by whole lines (see app.ui.live_reply).
-def code_header(language: str, href: str, colours: Colours) -> str:
+# A code block is a box, a text frame (-qt-table-type: frame), shaded and bordered. Its blocks are
+# inset by their margins, which the frame's shading covers: Qt's rich text has no padding for a
+# block (a block's own background starts where its text starts, margins and indents included),
+# and a one-cell table's padding would make each streamed line lay out the whole table again. The
+# blocks are the header, one <pre> per line, and a thin strip that keeps the last line off the
+# border, so a block that is still streaming grows by whole lines before the strip (see
+# app.ui.live_reply).
+_INSET = "margin-left:10px; margin-right:10px"
+CODE_CLOSE = (
+    '<p style="margin-top:0px; margin-bottom:0px; font-size:3pt">&nbsp;</p></td></tr></table>'
+)
+
+
+def code_open(language: str, href: str, colours: Colours) -> str:
+    """A code block's box and header (its language and Copy link), up to its first line."""
     label = html.escape(language) if language else "code"
     return (
-        f'<p style="background-color:{colours.code_header_background}; margin-top:10px;'
-        f' margin-bottom:0px; text-indent:8px; font-size:small">'
+        f'<table width="100%" border="1" bgcolor="{colours.code_background}"'
+        f' style="-qt-table-type: frame; border-color:{colours.code_border}; border-style:solid;'
+        f' margin-top:10px; margin-bottom:0px"><tr><td>'
+        f'<p style="{_INSET}; margin-top:8px; margin-bottom:4px; font-size:small">'
         f'<span style="color:{colours.muted}">{label}</span>'
         f' &nbsp;·&nbsp; <a href="{html.escape(href)}">Copy</a></p>'
     )
 
 
-def code_lines(lines: Sequence[str], colours: Colours) -> str:
-    style = (
-        f"background-color:{colours.code_background}; margin-top:0px; margin-bottom:0px;"
-        " text-indent:8px"
-    )
-    return "".join(f'<pre style="{style}">{line or " "}</pre>' for line in lines)
-
-
-def code_end(colours: Colours) -> str:
-    """A thin shaded strip under the last line, so the block does not end flush on its text."""
-    return (
-        f'<p style="background-color:{colours.code_background}; margin-top:0px;'
-        f' margin-bottom:10px; font-size:3pt">&nbsp;</p>'
+def code_lines(lines: Sequence[str]) -> str:
+    return "".join(
+        f'<pre style="{_INSET}; margin-top:0px; margin-bottom:0px">{line or " "}</pre>'
+        for line in lines
     )
 
 
