@@ -29,9 +29,7 @@ def test_a_grounded_routed_chat_turn_opens_no_outside_socket(
         decision = service.routing.route("@tiny How do I make sourdough?")
         conversation = service.conversations.create("tiny", collection="notes")
         worker_sockets: list[object] = []
-        for event in service.reply(
-            conversation.id, decision.text, "tiny", decision=decision, collection="notes"
-        ):
+        for event in service.reply_routed(conversation.id, decision, collection="notes"):
             if isinstance(event, ReplyChunk) and service.engine.pid is not None:
                 worker = psutil.Process(service.engine.pid)
                 worker_sockets += [

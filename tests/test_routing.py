@@ -172,7 +172,7 @@ def test_every_reply_keeps_its_routing_decision(
     service.catalog.reload()
     decision = service.routing.route("@tiny hello there")
     conversation = service.conversations.create(decision.specialist_id)
-    stored = run_job(service.reply(conversation.id, decision.text, "tiny", decision=decision))
+    stored = run_job(service.reply_routed(conversation.id, decision))
     assert stored is not None and stored.route is not None
     assert (stored.route.specialist, stored.route.reason) == ("tiny", "chosen by you (@tiny)")
     reread = service.conversations.messages(conversation.id)[-1]

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from app.core.catalog import InstallState
+from app.core.engine_io import history_for, sampling_for
 from app.core.errors import ModelNotInstalledError
-from app.core.service import CadreService, ModelReady, ReplyChunk, history_for
+from app.core.service import CadreService, ModelReady, ReplyChunk
 from app.core.storage import StoredMessage
 from app.core.storage.conversations import MessageTimings
 from app.core.tasks import CancelToken
@@ -88,8 +89,6 @@ def test_history_merges_turns_left_by_a_cancelled_reply(service: CadreService) -
 
 
 def test_sampling_defaults_come_from_the_manifest(service: CadreService) -> None:
-    from app.core.service import sampling_for
-
     manifest = service.catalog.manifest("code")
     params = sampling_for(manifest)
     assert params.temperature == manifest.sampling.temperature

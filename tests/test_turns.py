@@ -39,9 +39,7 @@ def service(
 
 def ask(service: CadreService, conversation_id: str, text: str) -> StoredMessage:
     decision = service.routing.route(text)
-    reply = run_job(
-        service.reply(conversation_id, decision.text, decision.specialist_id, decision=decision)
-    )
+    reply = run_job(service.reply_routed(conversation_id, decision))
     assert reply is not None
     return reply
 
@@ -197,7 +195,7 @@ def test_regenerating_with_a_removed_specialist_deletes_nothing(
     conversation = service.conversations.create("")
     reply = ask(service, conversation.id, SQL_QUESTION)
     assert reply.specialist_id == "tiny-coder"
-    (paths.data / "specialists" / "tiny-coder.toml").unlink()
+    (paths.user_manifests / "tiny-coder.toml").unlink()
     service.catalog.reload()
     with pytest.raises(CadreError):
         service.turns.drop_reply(conversation.id, reply.id)

@@ -64,14 +64,7 @@ def stream_reply(
     arrive)."""
 
     def events(token: CancelToken) -> ReplyEvents:
-        return service.reply(
-            conversation_id,
-            decision.text,
-            decision.specialist_id,
-            token,
-            decision=decision,
-            collection=collection,
-        )
+        return service.reply_routed(conversation_id, decision, token, collection=collection)
 
     return print_reply(events, label)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import sqlite_utils
 
@@ -29,8 +29,8 @@ from app.core.engine.protocol import (
     GenerationStats,
     LoadModel,
     ModelLoaded,
-    SamplingParams,
 )
+from app.core.engine_io import history_for, sampling_for, timings_of
 from app.core.errors import CadreError
 from app.core.fit import FitAdvice, MemorySnapshot, advise, estimate_need
 from app.core.gguf_header import validate_gguf
@@ -48,7 +48,7 @@ from app.core.settings import (
     usable_ram,
 )
 from app.core.storage import ConversationStore, StoredMessage, open_database
-from app.core.storage.conversations import MessageTimings, RouteRecord
+from app.core.storage.conversations import RouteRecord
 from app.core.storage.corrections import CorrectionStore
 from app.core.storage.model_files import Footprint, ModelFileStore
 from app.core.tasks import CancelToken, Job, Progress
@@ -90,37 +90,6 @@ class SourcesFound:
 
 
 ReplyEvent = Progress | ModelReady | ReplyChunk | SourcesFound
-
-
-def sampling_for(manifest: SpecialistManifest) -> SamplingParams:
-    """The manifest's sampling defaults, as the engine takes them (the fields share their names)."""
-    return SamplingParams(**asdict(manifest.sampling))
-
-
-def timings_of(stats: GenerationStats, peak_memory_bytes: int) -> MessageTimings:
-    return MessageTimings(
-        prompt_tokens=stats.prompt_tokens,
-        cached_tokens=stats.cached_tokens,
-        completion_tokens=stats.completion_tokens,
-        ttft_ms=stats.ttft_s * 1000,
-        decode_tokens_per_s=stats.decode_tokens_per_s,
-        total_ms=stats.total_s * 1000,
-        peak_memory_bytes=peak_memory_bytes,
-    )
-
-
-def history_for(manifest: SpecialistManifest, stored: list[StoredMessage]) -> list[ChatMessage]:
-    """The prompt's messages: the specialist's system prompt, then the conversation with runs of one
-    role merged (a cancelled reply leaves two user turns in a row, which strict templates refuse)."""
-    merged: list[ChatMessage] = [ChatMessage("system", manifest.system_prompt)]
-    for message in stored:
-        if not message.content:
-            continue
-        if len(merged) > 1 and merged[-1].role == message.role:
-            merged[-1] = ChatMessage(message.role, f"{merged[-1].content}\n\n{message.content}")
-        else:
-            merged.append(ChatMessage(message.role, message.content))
-    return merged
 
 
 class CadreService:
@@ -268,7 +237,7 @@ class CadreService:
         specialist_id: str,
         cancel: CancelToken | None = None,
         *,
-        decision: RouteDecision | None = None,
+        route: RouteRecord | None = None,
         collection: str | None = None,
     ) -> Generator[ReplyEvent, None, StoredMessage | None]:
         """Store the user's message, stream the specialist's reply, store it when complete.
@@ -278,11 +247,29 @@ class CadreService:
         Returns the stored reply, or ``None`` when it was cancelled before any text came.
         """
         self.conversations.add_message(conversation_id, "user", text.strip(), specialist_id)
-        route = record_of(decision) if decision is not None else None
         return (
             yield from self.answer(
                 conversation_id, text, specialist_id, cancel, route=route, collection=collection
             )
+        )
+
+    def reply_routed(
+        self,
+        conversation_id: str,
+        decision: RouteDecision,
+        cancel: CancelToken | None = None,
+        *,
+        collection: str | None = None,
+    ) -> Generator[ReplyEvent, None, StoredMessage | None]:
+        """:meth:`reply` to a routed message (its text, less any ``@id``) by the specialist the
+        router chose; the reply keeps the decision as its route."""
+        return self.reply(
+            conversation_id,
+            decision.text,
+            decision.specialist_id,
+            cancel,
+            route=record_of(decision),
+            collection=collection,
         )
 
     def answer(

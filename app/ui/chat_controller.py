@@ -83,13 +83,8 @@ class ChatController(QObject):
             )
             yield decision
             return (
-                yield from service.reply(
-                    conversation_id,
-                    decision.text,
-                    decision.specialist_id,
-                    token,
-                    decision=decision,
-                    collection=collection,
+                yield from service.reply_routed(
+                    conversation_id, decision, token, collection=collection
                 )
             )
 

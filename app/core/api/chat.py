@@ -17,8 +17,9 @@ from app.core.documents.grounding import (
     model_budget_chars,
 )
 from app.core.engine.protocol import ChatMessage, GenerationStats, ModelLoaded, SamplingParams
+from app.core.engine_io import sampling_for
 from app.core.errors import CadreError
-from app.core.service import CadreService, sampling_for
+from app.core.service import CadreService
 from app.core.tasks import CancelToken, run_job
 from specialists import SpecialistManifest
 
