@@ -149,7 +149,7 @@ def install_specialist(
     paths: DataPaths, specialist_id: str, model_path: Path, **manifest: Any
 ) -> str:
     """Write a user manifest (:func:`manifest_toml` with these options) where Cadre finds it."""
-    folder = paths.data / "specialists"
+    folder = paths.user_manifests
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{specialist_id}.toml").write_text(
         manifest_toml(specialist_id, model_path, **manifest)

@@ -47,7 +47,7 @@ def long_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def long_specialist(paths: DataPaths, long_model: Path) -> str:
-    folder = paths.data / "specialists"
+    folder = paths.user_manifests
     folder.mkdir(parents=True, exist_ok=True)
     toml = manifest_toml("long", long_model, context_size=8192, max_tokens=7000)
     examples = next(line for line in toml.splitlines() if line.startswith("examples = "))

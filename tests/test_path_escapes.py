@@ -110,7 +110,7 @@ def test_a_specialist_id_that_could_climb_out_is_refused(
     before = outside_files(paths, tmp_path)
     text = manifest_toml("x", tmp_path / "x.gguf")
     with pytest.raises(CadreError, match="cannot be a specialist id"):
-        write_manifest(paths.data / "specialists", specialist_id, text)
+        write_manifest(paths.user_manifests, specialist_id, text)
     assert outside_files(paths, tmp_path) == before
 
 
@@ -125,7 +125,7 @@ def test_a_hand_written_manifest_with_a_climbing_name_is_refused_by_name(
     model[key] = value
     text = manifest_toml("planted", Path("unused.gguf")).split("[model]")[0]
     text += "[model]\n" + "".join(f'{k} = "{v}"\n' for k, v in model.items())
-    folder = paths.data / "specialists"
+    folder = paths.user_manifests
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "planted.toml").write_text(text)
     with pytest.raises(CadreError, match=r"planted\.toml") as refused:

@@ -41,3 +41,12 @@ def test_the_data_folder_chosen_in_settings_is_used(
     assert data_paths().data == tmp_path / "big"
     settings.write_text("{not json")
     assert data_paths().data == tmp_path / "share" / "Cadre"
+
+
+def test_the_catalog_reads_user_manifests_from_the_paths_module(cadre_home: Path) -> None:
+    """The catalog asks paths.py where the user's manifests are, so CADRE_HOME moves them too."""
+    from app.core.catalog import Catalog
+
+    paths = data_paths()
+    assert paths.user_manifests.is_relative_to(cadre_home.resolve())
+    assert Catalog(paths).user_folder == paths.user_manifests

@@ -24,7 +24,7 @@ PROMPT = "You answer like a lighthouse keeper."
 @pytest.fixture
 def tiny_service(paths: DataPaths, tiny_model: Path) -> Iterator[CadreService]:
     """A user's specialist 'tiny' whose top_p has more decimals than the form shows."""
-    folder = paths.data / "specialists"
+    folder = paths.user_manifests
     folder.mkdir(parents=True, exist_ok=True)
     toml = manifest_toml("tiny", tiny_model).replace("[sampling]\n", "[sampling]\ntop_p = 0.875\n")
     (folder / "tiny.toml").write_text(toml)

@@ -56,7 +56,7 @@ class Catalog:
     @property
     def user_folder(self) -> Path:
         """Where the user's own manifests live (custom pulls and imports are written here)."""
-        return self._paths.data / "specialists"
+        return self._paths.user_manifests
 
     @property
     def models_folder(self) -> Path:

@@ -57,6 +57,12 @@ class DataPaths:
         return self.documents / "documents.db"
 
     @property
+    def user_manifests(self) -> Path:
+        """The user's own specialist manifests, one ``<id>.toml`` each (custom pulls and imports
+        are written here)."""
+        return self.data / "specialists"
+
+    @property
     def specialist_overrides(self) -> Path:
         """The user's changes to a specialist's prompt, sampling and context size, one
         ``<id>.toml`` each: kept beside the manifests, never written into them."""
