@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.core.errors import CadreError
 from app.core.safe_names import check_model_file_name, check_repo_id, check_revision
 from app.core.user_manifests import NewSpecialist
+from app.ui.access import buddy, named
 from app.ui.model_ops import AddRequest
 from specialists.loader import DOMAINS
 
@@ -63,20 +64,21 @@ class AddSpecialistDialog(QDialog):
         self.repo.setPlaceholderText("owner/name, e.g. bartowski/Qwen2.5-Math-1.5B-Instruct-GGUF")
         self.file.setPlaceholderText("the .gguf file in that repository")
         hub = QFormLayout()
-        hub.addRow("Repository:", self.repo)
-        hub.addRow("File:", self.file)
-        hub.addRow("Revision:", self.revision)
-        browse = QPushButton("Browse…")
+        hub.addRow("&Repository:", self.repo)  # a row's label names its field, & its Alt key
+        hub.addRow("&File:", self.file)
+        hub.addRow("Re&vision:", self.revision)
+        browse = QPushButton("&Browse…")
+        named(browse, "Browse for a GGUF file")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(browse)
         local = QFormLayout()
-        local.addRow("GGUF file:", row)
+        local.addRow(buddy("&GGUF file:", self.path), row)
         local.addRow(QLabel("The file stays where it is; Cadre only reads it."))
         for layout, title in (
-            (hub, "From the Hugging Face hub"),
-            (local, "A file on this computer"),
+            (hub, "From the Hugging Face &hub"),
+            (local, "A file on this &computer"),
         ):
             page = QWidget()
             page.setLayout(layout)
@@ -85,9 +87,9 @@ class AddSpecialistDialog(QDialog):
         self.name.setPlaceholderText("optional: taken from the model")
         self.specialist_id.setPlaceholderText("a short id, e.g. my-math")
         common = QFormLayout()
-        common.addRow("Id:", self.specialist_id)
-        common.addRow("Domain:", self.domain)
-        common.addRow("Name:", self.name)
+        common.addRow("&Id:", self.specialist_id)
+        common.addRow("&Domain:", self.domain)
+        common.addRow("&Name:", self.name)
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #d9534f")
         outer = QVBoxLayout(self)
@@ -99,6 +101,7 @@ class AddSpecialistDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         self.file.textChanged.connect(self._suggest_id)
         self.path.textChanged.connect(self._suggest_id)
+        self.repo.setFocus()  # the first field, not the tab bar above it
 
     def _browse(self) -> None:
         chosen, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", "", "GGUF (*.gguf)")

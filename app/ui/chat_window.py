@@ -3,7 +3,7 @@ to the :class:`ChatController`; it holds no business logic."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtGui import QCloseEvent, QCursor, QKeyEvent, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -25,6 +25,7 @@ from app.core.service import CadreService
 from app.core.settings import AUTO_SPECIALIST
 from app.core.storage import StoredMessage
 from app.core.storage.conversations import RouteRecord
+from app.ui.access import buddy, named
 from app.ui.chat_controller import ChatController
 from app.ui.conversation_list import ConversationList
 from app.ui.document_ops import DocumentOps
@@ -96,25 +97,20 @@ class ChatWindow(QMainWindow):
         documents.clicked.connect(self.open_documents)
         self.collections.setToolTip("Answer from the documents of this collection, with sources")
         top = QHBoxLayout()
-        top.addWidget(QLabel("Specialist:"))
+        top.addWidget(buddy("&Specialist:", self.specialists))
         top.addWidget(self.specialists, 2)
-        top.addWidget(QLabel("Documents:"))
+        top.addWidget(buddy("D&ocuments:", self.collections))
         top.addWidget(self.collections, 1)
         top.addWidget(new_chat)
         top.addWidget(manage)
         top.addWidget(documents)
-        self.input.setPlaceholderText("Message Cadre (Enter to send, Shift+Enter for a new line)")
-        self.input.setFixedHeight(90)
-        self.input.installEventFilter(_EnterSends(self))
+        named(self.transcript, "Conversation", "Tab moves between its links, Enter follows one")
         self.edit_banner.hide()
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.input, 1)
-        bottom.addWidget(self.send_button)
         layout = QVBoxLayout()
         layout.addLayout(top)
         layout.addWidget(self.transcript, 1)
         layout.addWidget(self.edit_banner)
-        layout.addLayout(bottom)
+        layout.addLayout(self._input_row())
         chat = QWidget()
         chat.setLayout(layout)
         central = QSplitter()
@@ -124,6 +120,18 @@ class ChatWindow(QMainWindow):
         central.setSizes([260, 1020])
         self.setCentralWidget(central)
         self.statusBar().showMessage("Ready. Everything runs on this computer.")
+        self.input.setFocus()  # the window opens ready to type
+
+    def _input_row(self) -> QHBoxLayout:
+        self.input.setPlaceholderText("Message Cadre (Enter to send, Shift+Enter for a new line)")
+        self.input.setFixedHeight(90)
+        self.input.setTabChangesFocus(True)  # Tab leaves the box; a tab is rare in a message
+        named(self.input, "Message", "Enter sends, Shift+Enter adds a line, Esc stops a reply")
+        self.input.installEventFilter(_EnterSends(self))
+        row = QHBoxLayout()
+        row.addWidget(self.input, 1)
+        row.addWidget(self.send_button)
+        return row
 
     def _fill_specialists(self) -> None:
         """The picker: Automatic, then installed specialists; the first time, the default
@@ -247,7 +255,17 @@ class ChatWindow(QMainWindow):
         elif action == "route":
             menu = self.route_menu(message_id)
             if menu is not None:
-                menu.exec(QCursor.pos())
+                menu.exec(self._menu_point())
+
+    def _menu_point(self) -> QPoint:
+        """At the mouse when it clicked the chip; under the chip when the keyboard followed it
+        (Tab selects a link in the transcript, Enter follows it)."""
+        view = self.transcript
+        if view.anchorAt(view.viewport().mapFromGlobal(QCursor.pos())):
+            return QCursor.pos()
+        cursor = view.textCursor()
+        cursor.setPosition(cursor.selectionStart())
+        return view.viewport().mapToGlobal(view.cursorRect(cursor).bottomLeft())
 
     def route_menu(self, message_id: str) -> QMenu | None:
         reply = self.controller.message(message_id)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
@@ -25,6 +28,7 @@ from PySide6.QtWidgets import (
 from app.core.errors import CadreError
 from app.core.storage import ConversationStore
 from app.core.storage.archive import read_document
+from app.ui.access import named
 from app.ui.errors import show_known_error
 
 SEARCH_DELAY_MS = 150  # search once the user pauses, not on every key
@@ -43,10 +47,12 @@ class ConversationList(QWidget):
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Search all messages (Ctrl+K)")
         self.search_box.setClearButtonEnabled(True)
+        named(self.search_box, "Search all messages")
         self.list = QListWidget()
         self.list.setWordWrap(True)
         self.list.setSpacing(3)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        named(self.list, "Conversations", "Enter opens one; F2 renames it, Delete deletes it")
         self.import_button = QPushButton("Import…")
         self.import_button.setToolTip("Add a conversation exported from Cadre as JSON")
         self._search_timer = QTimer(self)
@@ -69,6 +75,11 @@ class ConversationList(QWidget):
         self.list.itemActivated.connect(self._on_item_clicked)
         self.list.customContextMenuRequested.connect(self._show_menu)
         self.import_button.clicked.connect(self.import_file)
+        for key, act in ((Qt.Key.Key_F2, self.rename), (Qt.Key.Key_Delete, self.delete)):
+            shortcut = QShortcut(
+                QKeySequence(key), self.list, lambda act=act: self._on_current(act)
+            )
+            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
 
     @property
     def searching(self) -> bool:
@@ -114,6 +125,12 @@ class ConversationList(QWidget):
     def _on_item_clicked(self, item: QListWidgetItem) -> None:
         self.opened.emit(str(item.data(_ID_ROLE)))
 
+    def _on_current(self, action: Callable[[str], None]) -> None:
+        """F2 and Delete act on the conversation the keyboard is on."""
+        item = self.list.currentItem()
+        if item is not None:
+            action(str(item.data(_ID_ROLE)))
+
     def _open_first(self) -> None:
         self.refresh()
         if self.list.count():
@@ -121,15 +138,19 @@ class ConversationList(QWidget):
 
     def context_menu(self, conversation_id: str) -> QMenu:
         menu = QMenu(self)
-        menu.addAction("Rename…", lambda: self.rename(conversation_id))
-        menu.addAction("Delete…", lambda: self.delete(conversation_id))
+        for text, key, act in (("Rename…", "F2", self.rename), ("Delete…", "Del", self.delete)):
+            action = menu.addAction(text, partial(act, conversation_id))
+            action.setShortcut(QKeySequence(key))  # shown in the menu; the list's own keys act
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # (see _build)
         menu.addSeparator()
         menu.addAction("Export Markdown…", lambda: self.export_markdown(conversation_id))
         menu.addAction("Export JSON…", lambda: self.export_json(conversation_id))
         return menu
 
     def _show_menu(self, pos: QPoint) -> None:
-        item = self.list.itemAt(pos)
+        item = (
+            self.list.itemAt(pos) or self.list.currentItem()
+        )  # the Menu key: where the keyboard is
         if item is not None:
             self.context_menu(str(item.data(_ID_ROLE))).exec(self.list.mapToGlobal(pos))
 

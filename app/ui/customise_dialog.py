@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.core.errors import CadreError
 from app.core.specialist_overrides import LABELS, Customisation
+from app.ui.access import buddy, mnemonic
 from specialists.loader import CONTEXT_BOUNDS, SAMPLING_BOUNDS, Sampling, SpecialistManifest
 
 # What each value does, in a line; a float's step (each shows two decimals).
@@ -44,6 +45,18 @@ CONTEXT_NOTE = (
     "reloads with the new size on the next message."
 )
 Spin = QSpinBox | QDoubleSpinBox
+BEYOND_TRAINING = (
+    "The model will run with {size} tokens, more than the {trained} it was trained on. Unless it "
+    "scales RoPE to reach further, its replies may lose track or turn to nonsense beyond that."
+)
+KEYS = {  # each field's Alt key (S: the system prompt, C: the context size)
+    "temperature": "T",
+    "top_p": "P",
+    "top_k": "K",
+    "min_p": "M",
+    "repeat_penalty": "R",
+    "max_tokens": "X",
+}
 
 
 class DoublingSpin(QSpinBox):
@@ -82,6 +95,11 @@ class CustomiseDialog(QDialog):
         self.spins: dict[str, Spin] = {}
         self.context_size = DoublingSpin()
         self.error = QLabel()
+        self.trained_context = QLabel()  # filled in once the model's header is read
+        self.context_warning = QLabel()
+        self._context_form = QFormLayout()
+        self._context_cap = context_cap
+        self._trained: int | None = None
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save
             | QDialogButtonBox.StandardButton.Cancel
@@ -100,7 +118,7 @@ class CustomiseDialog(QDialog):
         self.system_prompt.setTabChangesFocus(True)
         self.system_prompt.setMinimumHeight(self.fontMetrics().lineSpacing() * 6)
         prompt = QVBoxLayout()
-        prompt.addWidget(QLabel(f"{LABELS['system_prompt']}:"))
+        prompt.addWidget(buddy(mnemonic(f"{LABELS['system_prompt']}:", "S"), self.system_prompt))
         prompt.addWidget(self.system_prompt)
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #d9534f")
@@ -122,7 +140,7 @@ class CustomiseDialog(QDialog):
         keys = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens")
         for index, key in enumerate(keys):
             spin = self.spins[key] = self._spin(key)
-            columns[index % 2].addRow(f"{LABELS[key]}:", spin)
+            columns[index % 2].addRow(mnemonic(f"{LABELS[key]}:", KEYS[key]), spin)
         row = QHBoxLayout()
         for column in columns:
             row.addLayout(column, 1)
@@ -154,12 +172,42 @@ class CustomiseDialog(QDialog):
         label = QLabel(note)
         label.setWordWrap(True)
         self.context_size.setToolTip(f"The default is {self._defaults.context_size} tokens.")
-        form = QFormLayout()
-        form.addRow(f"{LABELS['context_size']}:", self.context_size)
+        self.context_warning.setWordWrap(True)
+        self.context_warning.setStyleSheet("color: #b36b00")
+        form = self._context_form
+        form.addRow(mnemonic(f"{LABELS['context_size']}:", "C"), self.context_size)
+        form.addRow("Model trained on:", self.trained_context)
+        form.addRow(self.context_warning)
         form.addRow(label)
+        for row in (self.trained_context, self.context_warning):
+            form.setRowVisible(row, False)
+        self.context_size.valueChanged.connect(self._check_context)
         group = QGroupBox("Memory")
         group.setLayout(form)
         return group
+
+    def show_trained_context(self, tokens: int | None) -> None:
+        """The context length the model was trained on, read off the GUI thread after the dialog
+        opens; ``None`` (not downloaded yet, or the file does not say) leaves the row hidden."""
+        self._trained = tokens
+        self.trained_context.setText(f"{tokens} tokens" if tokens else "")
+        self._context_form.setRowVisible(self.trained_context, tokens is not None)
+        self._check_context()
+
+    def _check_context(self) -> None:
+        """Warn, never refuse, when the model would run beyond its trained context (as capped by
+        Settings): a model that scales RoPE can, most lose track."""
+        size = self.context_size.value()
+        if self._context_cap is not None:
+            size = min(size, self._context_cap)
+        beyond = self._trained is not None and size > self._trained
+        self.context_warning.setText(
+            BEYOND_TRAINING.format(size=size, trained=self._trained) if beyond else ""
+        )
+        if beyond != self._context_form.isRowVisible(self.context_warning):
+            self._context_form.setRowVisible(self.context_warning, beyond)
+            if beyond:
+                self._grow_for(self.context_warning)
 
     def show_values(self, values: Customisation) -> None:
         self.system_prompt.setPlainText(values.system_prompt)
@@ -196,7 +244,10 @@ class CustomiseDialog(QDialog):
         """Under the form; the dialog grows to fit it (a top-level window does not follow a
         wrapped label's height by itself, so the fields above would be squeezed)."""
         self.error.setText(text)
-        wanted = self.error.heightForWidth(self.error.width()) - self.error.height()
+        self._grow_for(self.error)
+
+    def _grow_for(self, label: QLabel) -> None:
+        wanted = label.heightForWidth(label.width()) - label.height()
         layout = self.layout()
         if wanted > 0 and layout is not None:
             self.resize(self.width(), self.height() + wanted + layout.spacing())

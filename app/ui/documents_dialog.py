@@ -8,6 +8,7 @@ Every question it asks the user goes through a small method (``ask_folder``,
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from app.core.documents.indexer import IndexProgress
 from app.core.documents.library import CollectionStatus
 from app.core.tasks import Progress
 from app.core.units import human_duration
+from app.ui.access import named
 from app.ui.document_ops import DocumentOps
 
 COLUMNS = ("Collection", "Documents", "Chunks", "Folders", "Last indexed", "Status")
@@ -128,13 +130,7 @@ class DocumentsDialog(QDialog):
         hint.setStyleSheet("color: gray")
         buttons = QHBoxLayout()
         buttons.addWidget(hint, 1)
-        for button in (
-            self.new_button,
-            self.add_button,
-            self.reindex_button,
-            self.cancel_button,
-            self.remove_button,
-        ):
+        for button in self._buttons():
             buttons.addWidget(button)
         self.skipped_label.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -143,8 +139,22 @@ class DocumentsDialog(QDialog):
         layout.addSpacing(6)
         layout.addWidget(self.skipped_label)
         layout.addWidget(self.skipped, 2)
+        named(self.table, "Collections", "Select one to add folders to it, re-index or remove it")
+        named(self.skipped, "Files that could not be indexed")
+        chain = (self.table, *self._buttons(), self.skipped)  # as laid out: top to bottom
+        for before, after in itertools.pairwise(chain):
+            QWidget.setTabOrder(before, after)
         self._update_buttons()
         self._show_skipped()
+
+    def _buttons(self) -> tuple[QPushButton, ...]:
+        return (
+            self.new_button,
+            self.add_button,
+            self.reindex_button,
+            self.cancel_button,
+            self.remove_button,
+        )
 
     def _build_tables(self) -> None:
         for table, labels in (

@@ -39,6 +39,7 @@ from app.core.settings import (
     problem,
     save_settings,
 )
+from app.ui.access import buddy, named
 
 THEMES = (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark"))
 GPU_CHOICES = (
@@ -111,13 +112,13 @@ class SettingsDialog(QDialog):
         self.context_size = ContextSpin()
         self.ram_budget = QDoubleSpinBox()
         self.data_folder = QLineEdit()
-        self.browse_button = QPushButton("Browse…")
-        self.api_enabled = QCheckBox("Serve the local API (this computer only)")
+        self.browse_button = QPushButton("&Browse…")
+        self.api_enabled = QCheckBox("Serve the local &API (this computer only)")
         self.api_port = QSpinBox()
         self.api_address = QLabel()
         self.api_token = QLineEdit(api_token)
-        self.show_token_button = QPushButton("Show")
-        self.copy_token_button = QPushButton("Copy")
+        self.show_token_button = QPushButton("&Show")
+        self.copy_token_button = QPushButton("C&opy")
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -143,24 +144,27 @@ class SettingsDialog(QDialog):
         self.data_folder.setPlaceholderText(standard_data_folder or "The standard folder")
         self.data_folder.setClearButtonEnabled(True)
         self.data_folder.setMinimumWidth(320)
+        named(self.browse_button, "Browse for the data folder")
+        named(self.show_token_button, "Show the API token", "Shows or hides it in the field")
+        named(self.copy_token_button, "Copy the API token")
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         general = _form(layout, "General")
-        general.addRow("Default specialist:", self.default_specialist)
-        general.addRow("Theme:", self.theme)
+        general.addRow("&Default specialist:", self.default_specialist)  # names it, & its Alt key
+        general.addRow("&Theme:", self.theme)
         performance = _form(layout, "Performance")
-        performance.addRow("Threads:", self.threads)
-        performance.addRow("GPU offload:", self.gpu_offload)
-        performance.addRow("Context size:", self.context_size)
+        performance.addRow("T&hreads:", self.threads)
+        performance.addRow("&GPU offload:", self.gpu_offload)
+        performance.addRow("&Context size:", self.context_size)
         self._error_row(performance, "context_size")
-        performance.addRow("Memory for models:", self.ram_budget)
+        performance.addRow("&Memory for models:", self.ram_budget)
         self._error_row(performance, "ram_budget_gb")
         storage = _form(layout, "Storage")
         folder = QHBoxLayout()
         folder.addWidget(self.data_folder, 1)
         folder.addWidget(self.browse_button)
-        storage.addRow("Data folder:", folder)
+        storage.addRow(buddy("Data &folder:", self.data_folder), folder)
         note = QLabel(RESTART_NOTE)
         note.setWordWrap(True)
         note.setEnabled(False)  # drawn in the palette's muted text colour
@@ -168,9 +172,9 @@ class SettingsDialog(QDialog):
         self._error_row(storage, "data_folder")
         api = _form(layout, "Local API")
         api.addRow("", self.api_enabled)
-        api.addRow("Port:", self.api_port)
+        api.addRow("&Port:", self.api_port)
         api.addRow("Address:", self.api_address)
-        api.addRow("Token:", self._token_row())
+        api.addRow(buddy("To&ken:", self.api_token), self._token_row())
         _align_labels((general, performance, storage, api))
         layout.addStretch(1)
         layout.addWidget(self.buttons)
@@ -196,7 +200,7 @@ class SettingsDialog(QDialog):
     def _show_token(self, shown: bool) -> None:
         mode = QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password
         self.api_token.setEchoMode(mode)
-        self.show_token_button.setText("Hide" if shown else "Show")
+        self.show_token_button.setText("&Hide" if shown else "&Show")
 
     def _show_address(self, port: int) -> None:
         self.api_address.setText(f"http://127.0.0.1:{port}/v1 (OpenAI-compatible)")

@@ -42,6 +42,7 @@ from app.core.documents.passage import (
     read_passage_job,
 )
 from app.core.errors import CadreError
+from app.ui.access import named
 from app.ui.errors import show_bug
 from app.ui.reveal import reveal
 from app.ui.runner import JobRunner, RunningJob
@@ -92,6 +93,7 @@ class SourceViewer(QDialog):
         self.message.setMargin(6)
         self.text.setReadOnly(True)
         self.text.setUndoRedoEnabled(False)
+        named(self.text, "Source text", "The cited passage is highlighted")
         self.open_button.clicked.connect(self.open_in_default_app)
         self.folder_button.clicked.connect(self.show_in_folder)
         close = QPushButton("Close")

@@ -22,6 +22,7 @@ from app.core.fit import Verdict
 from app.core.service import SpecialistStatus
 from app.core.tasks import Progress
 from app.core.units import human_bytes
+from app.ui.access import named
 
 VERDICT_STYLE = {  # mark and colour; both read on light and dark backgrounds
     Verdict.FITS: ("✓", "#2e9d5b"),
@@ -109,12 +110,7 @@ class SpecialistCard(QFrame):
         buttons = QHBoxLayout()
         buttons.addWidget(self.detail, 1)
         buttons.addStretch(0)  # takes the room only while the detail line is hidden
-        for button in (
-            self.customise_button,
-            self.download_button,
-            self.cancel_button,
-            self.remove_button,
-        ):
+        for button in self.buttons:
             buttons.addWidget(button)
         self.customise_button.clicked.connect(
             lambda: self.customise_requested.emit(self.specialist_id)
@@ -182,6 +178,23 @@ class SpecialistCard(QFrame):
             self.state.setText(_state_words(self.status))
         self._update_buttons()
 
+    @property
+    def buttons(self) -> tuple[QPushButton, ...]:
+        """In the order they sit on the card (and Tab visits them)."""
+        return (self.customise_button, self.download_button, self.cancel_button, self.remove_button)
+
+    def _name_buttons(self) -> None:
+        """ "Download Code", not five buttons called "Download": each says which specialist it
+        acts on, and describes the card (what a sighted user reads beside it)."""
+        status = self.status
+        if status is None:
+            return
+        manifest = status.entry.manifest
+        about = f"{model_line(status)}. {status.fit.summary}"
+        for button in self.buttons:
+            named(button, f"{button.text().rstrip('…')} {manifest.name}", about)
+        self.setAccessibleName(manifest.name)
+
     def _update_buttons(self) -> None:
         status = self.status
         state = status.state if status else ""
@@ -199,6 +212,7 @@ class SpecialistCard(QFrame):
         ready = status is not None and status.entry.ready
         self.customise_button.setVisible(ready and not self.downloading)
         self.customised.setVisible(status is not None and status.customised)
+        self._name_buttons()
 
 
 def _ships_with_cadre(status: SpecialistStatus) -> bool:

@@ -6,6 +6,8 @@ A view over :class:`ModelOps`: it lays out cards and shows what the signals say.
 
 from __future__ import annotations
 
+import itertools
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
@@ -22,6 +24,7 @@ from app.core.fit import MemorySnapshot
 from app.core.service import SpecialistStatus
 from app.core.tasks import Progress
 from app.core.units import human_bytes
+from app.ui.access import named
 from app.ui.add_specialist_dialog import AddSpecialistDialog
 from app.ui.customise_dialog import CustomiseDialog
 from app.ui.model_ops import AddRequest, ModelOps
@@ -53,6 +56,7 @@ class SpecialistsDialog(QDialog):
         self.customise_dialog: CustomiseDialog | None = None
         self.memory_label = QLabel()
         self.add_button = QPushButton("Add a specialist…")
+        self.close_button = QPushButton("Close")
         self._list = QVBoxLayout()
         self._build()
         self._connect()
@@ -69,13 +73,13 @@ class SpecialistsDialog(QDialog):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
+        named(scroll, "Specialists", "Tab moves through each card's buttons")
         self.add_button.setToolTip("Any GGUF model from the Hugging Face hub, or a file you have")
-        close = QPushButton("Close")
-        close.clicked.connect(self.close)
+        self.close_button.clicked.connect(self.close)
         bottom = QHBoxLayout()
         bottom.addWidget(self.memory_label, 1)
         bottom.addWidget(self.add_button)
-        bottom.addWidget(close)
+        bottom.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addWidget(scroll, 1)
@@ -116,6 +120,17 @@ class SpecialistsDialog(QDialog):
                 self.cards.pop(specialist_id).deleteLater()
         if rows:
             self.memory_label.setText(memory_text(rows[0].fit.memory))
+        self._order_tabs()
+
+    def _order_tabs(self) -> None:
+        """Tab goes down the cards as they are shown, then to the buttons under them (cards
+        come and go and move, after the buttons were made)."""
+        items = (self._list.itemAt(i) for i in range(self._list.count()))
+        cards = [item.widget() for item in items if item is not None]
+        chain = [b for c in cards if isinstance(c, SpecialistCard) for b in c.buttons]
+        chain += [self.add_button, self.close_button]
+        for before, after in itertools.pairwise(chain):
+            QWidget.setTabOrder(before, after)
 
     def _on_progress(self, specialist_id: str, report: Progress) -> None:
         self.card(specialist_id).show_progress(report)
@@ -134,7 +149,8 @@ class SpecialistsDialog(QDialog):
 
     def open_customise_dialog(self, specialist_id: str) -> CustomiseDialog:
         """The specialist's prompt, sampling and context size; Save writes them and the cards
-        and the chat follow once the catalog has reloaded."""
+        and the chat follow once the catalog has reloaded. The model's trained context shows
+        once its header is read."""
         defaults, current = self._ops.customising(specialist_id)
         dialog = self.customise_dialog = CustomiseDialog(
             defaults,
@@ -144,6 +160,7 @@ class SpecialistsDialog(QDialog):
             context_cap=self._ops.context_cap,
         )
         dialog.open()
+        self._ops.find_trained_context(specialist_id, dialog.show_trained_context)
         return dialog
 
     def _add(self, request: AddRequest | None) -> None:
