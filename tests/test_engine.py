@@ -208,3 +208,18 @@ def test_header_reader_rejects_a_tiny_file(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     with pytest.raises(GGUFFormatError, match="too small"):
         read_gguf_header(empty)
+
+
+def test_a_context_beyond_the_trained_one_loads_with_a_warning_in_the_worker_log(
+    engine: EngineClient, tiny_model: Path, tmp_path: Path
+) -> None:
+    """Not refused (a model that scales RoPE reaches further), but logged: tiny.gguf was
+    trained on 1024 tokens."""
+    warning = "tiny.gguf runs with a context of 2048 tokens, beyond the 1024 it was trained on"
+    load(engine, tiny_model, n_ctx=1024)
+    assert warning not in (tmp_path / "worker.log").read_text()
+    load(engine, tiny_model, n_ctx=2048)
+    assert engine.last_load is not None and engine.last_load.n_ctx == 2048
+    assert (
+        f"WARNING app.core.engine.llama_backend: {warning}" in (tmp_path / "worker.log").read_text()
+    )

@@ -13,6 +13,7 @@ from app.core.fit import (
     advise,
     estimate_need,
     header_kv_bytes_per_token,
+    trained_context,
 )
 from app.core.gguf_header import read_gguf_header
 from app.core.service import CadreService
@@ -39,6 +40,13 @@ def test_installed_models_are_estimated_from_their_header(
     assert per_token > 0
     assert need.kv_bytes == per_token * entry.manifest.context_size
     assert need.weights_bytes == tiny_model.stat().st_size
+
+
+def test_the_trained_context_is_read_once_the_model_is_on_disk(
+    tiny_specialist: str, service: CadreService
+) -> None:
+    assert trained_context(service.catalog.entry(tiny_specialist)) == 1024  # tiny.gguf's header
+    assert trained_context(service.catalog.entry("general")) is None  # not downloaded
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ from pytestqt.qtbot import QtBot
 
 from app.core.paths import DataPaths
 from app.core.service import CadreService
-from tests.conftest import manifest_toml
+from tests.conftest import install_specialist, manifest_toml
+from tests.tiny_gguf import write_tiny_llama
 
 if TYPE_CHECKING:
     from app.ui.customise_dialog import CustomiseDialog
@@ -115,3 +116,54 @@ def test_save_is_used_by_the_catalog_and_restore_defaults_undoes_it(
     assert not override.exists()
     qtbot.waitUntil(lambda: not card.customised.isVisible(), timeout=10_000)
     assert tiny_service.catalog.manifest("tiny") == tiny_service.catalog.defaults("tiny")
+
+
+def test_a_context_beyond_the_models_training_is_allowed_with_a_warning(
+    qtbot: QtBot,
+    window: SpecialistsDialog,
+    tiny_service: CadreService,
+    paths: DataPaths,
+    tmp_path: Path,
+) -> None:
+    """The trained context is read from the model's header off the GUI thread; a size above it
+    (512 here, for a model trained on 384) is warned about, not refused."""
+    model = write_tiny_llama(tmp_path / "short.gguf", context_length=384)
+    install_specialist(paths, "short", model)
+    tiny_service.catalog.reload()
+    dialog = window.open_customise_dialog("short")
+    qtbot.waitUntil(dialog.trained_context.isVisible, timeout=10_000)
+    assert dialog.trained_context.text() == "384 tokens"
+    assert dialog.context_warning.isVisible()
+    assert "512 tokens, more than the 384 it was trained on" in dialog.context_warning.text()
+    dialog.context_size.stepBy(-1)  # 256
+    assert not dialog.context_warning.isVisible()
+    click(dialog, "RestoreDefaults")
+    assert dialog.context_warning.isVisible()
+    click(dialog, "Save")  # allowed
+    assert not dialog.isVisible()
+
+    dialog = window.open_customise_dialog("tiny")  # trained on 1024, runs with 512
+    qtbot.waitUntil(dialog.trained_context.isVisible, timeout=10_000)
+    assert dialog.trained_context.text() == "1024 tokens"
+    assert not dialog.context_warning.isVisible()
+
+
+def test_the_settings_cap_is_what_counts_against_the_trained_context(
+    qtbot: QtBot, tiny_service: CadreService
+) -> None:
+    from app.ui.customise_dialog import CustomiseDialog
+
+    manifest = tiny_service.catalog.manifest("tiny")  # asks for 512
+    capped = CustomiseDialog(manifest, manifest, lambda _: None, context_cap=256)
+    unknown = CustomiseDialog(manifest, manifest, lambda _: None)
+    for dialog in (capped, unknown):
+        qtbot.addWidget(dialog)
+        dialog.show()
+    capped.show_trained_context(384)  # runs with 256: within
+    assert capped.trained_context.isVisible() and not capped.context_warning.isVisible()
+    capped.context_size.setValue(4096)  # still 256
+    assert not capped.context_warning.isVisible()
+    unknown.show_trained_context(None)  # not downloaded, or the header does not say
+    assert not unknown.trained_context.isVisible() and not unknown.context_warning.isVisible()
+    unknown.show_trained_context(384)
+    assert unknown.context_warning.isVisible()

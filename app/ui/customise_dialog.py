@@ -193,6 +193,7 @@ class CustomiseDialog(QDialog):
         self.trained_context.setText(f"{tokens} tokens" if tokens else "")
         self._context_form.setRowVisible(self.trained_context, tokens is not None)
         self._check_context()
+        self._grow_to_fit()
 
     def _check_context(self) -> None:
         """Warn, never refuse, when the model would run beyond its trained context (as capped by
@@ -206,8 +207,15 @@ class CustomiseDialog(QDialog):
         )
         if beyond != self._context_form.isRowVisible(self.context_warning):
             self._context_form.setRowVisible(self.context_warning, beyond)
-            if beyond:
-                self._grow_for(self.context_warning)
+            self._grow_to_fit()
+
+    def _grow_to_fit(self) -> None:
+        """At least as tall as the layout needs at this width: a top-level window does not
+        follow a wrapped label's height by itself, so the fields would be squeezed."""
+        layout = self.layout()
+        wanted = layout.totalMinimumHeightForWidth(self.width()) if layout is not None else 0
+        if wanted > self.height():
+            self.resize(self.width(), wanted)
 
     def show_values(self, values: Customisation) -> None:
         self.system_prompt.setPlainText(values.system_prompt)
@@ -244,10 +252,4 @@ class CustomiseDialog(QDialog):
         """Under the form; the dialog grows to fit it (a top-level window does not follow a
         wrapped label's height by itself, so the fields above would be squeezed)."""
         self.error.setText(text)
-        self._grow_for(self.error)
-
-    def _grow_for(self, label: QLabel) -> None:
-        wanted = label.heightForWidth(label.width()) - label.height()
-        layout = self.layout()
-        if wanted > 0 and layout is not None:
-            self.resize(self.width(), self.height() + wanted + layout.spacing())
+        self._grow_to_fit()

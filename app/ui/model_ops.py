@@ -6,6 +6,7 @@ is keyed by specialist id so a view can show and cancel the one on its row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from app.core.catalog import CatalogEntry
+from app.core.fit import trained_context
 from app.core.installer import PullResult, RemovalPlan
 from app.core.service import CadreService, SpecialistStatus
 from app.core.specialist_overrides import Customisation
@@ -113,6 +115,17 @@ class ModelOps(QObject):
     @property
     def context_cap(self) -> int | None:
         return self._service.settings.context_size
+
+    def find_trained_context(self, specialist_id: str, found: Callable[[int | None], None]) -> None:
+        """Hand ``found`` the context length the specialist's model was trained on (None: not
+        known, or not downloaded yet), read from its header off the GUI thread."""
+        entry = self._service.catalog.entry(specialist_id)
+
+        def read(token: CancelToken) -> Job[int | None]:
+            yield Progress(f"Reading {entry.model_path.name}…")
+            return trained_context(entry)
+
+        self._reads.start(read, failed=self._failed, succeeded=found)
 
     def customise(self, specialist_id: str, wanted: Customisation) -> None:
         """Check and write the override here (a few hundred bytes: a mistake reaches the dialog

@@ -7,6 +7,7 @@ reuse the KV cache: the prompt is planned so that last turn's tokens are a prefi
 from __future__ import annotations
 
 import codecs
+import logging
 import os
 import platform
 import sys
@@ -40,6 +41,8 @@ from app.core.fit import header_kv_bytes_per_token
 from app.core.gguf_header import GGUFHeader, read_gguf_header
 from app.core.hardware import estimate_gpu_layers, nvidia_gpus, process_vram_bytes
 
+log = logging.getLogger(__name__)
+
 
 def _make_format(llama: Any, header: GGUFHeader) -> PromptFormat:
     template = header.chat_template
@@ -72,6 +75,19 @@ def _plan_gpu_layers(request: LoadModel, header: GGUFHeader, path: Path) -> tupl
     return layers, f"{layers} of {header.block_count + 1} layers on {gpu.name}."
 
 
+def _warn_beyond_training(path: Path, header: GGUFHeader, n_ctx: int) -> None:
+    """Allowed (a model that scales RoPE reaches further), but worth a line in the worker log
+    when its replies go wrong."""
+    trained = header.context_length
+    if trained and n_ctx > trained:
+        log.warning(
+            "%s runs with a context of %d tokens, beyond the %d it was trained on",
+            path.name,
+            n_ctx,
+            trained,
+        )
+
+
 _BUDGET_SAMPLE = (
     "The tenant must give written notice at least thirty days before leaving. Mitochondria "
     "produce most of the energy a cell uses, and the function returns None when the key is "
@@ -101,6 +117,7 @@ class LlamaBackend:
         rss_before = psutil.Process().memory_info().rss
         path = Path(request.path)
         header = read_gguf_header(path)
+        _warn_beyond_training(path, header, request.n_ctx)
         layers, note = _plan_gpu_layers(request, header, path)
         planned = layers
         self._llama, layers, note = self._open(request, layers, note)

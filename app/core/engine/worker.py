@@ -6,6 +6,7 @@ never competes with generation for the GIL. Tokens go back in small batches, not
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -79,6 +80,9 @@ def worker_main(conn: Connection, cancel: Event, log_path: str) -> None:
     """Entry point of the worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the app's to handle, not ours
     _redirect_stderr(log_path)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )  # to stderr, the worker log
     from app.core.engine.llama_backend import LlamaBackend
 
     backend = LlamaBackend()
