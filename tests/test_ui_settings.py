@@ -14,11 +14,17 @@ from pytestqt.qtbot import QtBot
 from shiboken6 import Shiboken
 
 from app.core.paths import DataPaths
-from app.core.settings import SCHEMA_VERSION, Settings, load_settings, save_settings
+from app.core.settings import (
+    CONTEXT_RANGE,
+    SCHEMA_VERSION,
+    Settings,
+    load_settings,
+    save_settings,
+)
+from app.ui.context_spin import ContextSpin
 from app.ui.settings_dialog import (
     MESSAGES,
     NOT_A_FOLDER,
-    ContextSpin,
     SettingsDialog,
     edit_settings,
     save_with_consent,
@@ -166,7 +172,7 @@ def test_invalid_entries_are_explained_inline_and_block_ok(
 
 
 def test_context_steps_double_and_halve(qtbot: QtBot) -> None:
-    spin = ContextSpin()
+    spin = ContextSpin(CONTEXT_RANGE, none_text="Specialist's default")
     qtbot.addWidget(spin)
     spin.stepBy(1)
     assert spin.value() == 256
@@ -177,6 +183,20 @@ def test_context_steps_double_and_halve(qtbot: QtBot) -> None:
     spin.setValue(100_000)
     spin.stepBy(1)
     assert spin.value() == 131_072
+
+
+def test_a_context_with_no_default_stops_halving_at_the_lowest(qtbot: QtBot) -> None:
+    spin = ContextSpin((256, 262_144))  # the Customise dialog's: every specialist has a size
+    qtbot.addWidget(spin)
+    assert spin.minimum() == 256 and spin.specialValueText() == ""
+    spin.setValue(1000)
+    spin.stepBy(-3)
+    assert spin.value() == 256
+    spin.stepBy(2)
+    assert spin.value() == 1024
+    spin.setValue(200_000)
+    spin.stepBy(1)
+    assert spin.value() == 262_144
 
 
 def test_edit_settings_returns_none_when_cancelled_or_unchanged(qtbot: QtBot) -> None:

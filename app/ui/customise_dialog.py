@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.core.errors import CadreError
 from app.core.specialist_overrides import LABELS, Customisation
 from app.ui.access import buddy, mnemonic
+from app.ui.context_spin import ContextSpin
 from specialists.loader import CONTEXT_BOUNDS, SAMPLING_BOUNDS, Sampling, SpecialistManifest
 
 # What each value does, in a line; a float's step (each shows two decimals).
@@ -59,21 +60,6 @@ KEYS = {  # each field's Alt key (S: the system prompt, C: the context size)
 }
 
 
-class DoublingSpin(QSpinBox):
-    """Context sizes step by doubling (256, 512 … 262144); any size can still be typed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setRange(*CONTEXT_BOUNDS)
-        self.setSuffix(" tokens")
-
-    def stepBy(self, steps: int) -> None:
-        value = self.value()
-        for _ in range(abs(steps)):
-            value = value * 2 if steps > 0 else value // 2
-        self.setValue(max(CONTEXT_BOUNDS[0], min(value, CONTEXT_BOUNDS[1])))
-
-
 class CustomiseDialog(QDialog):
     def __init__(
         self,
@@ -93,7 +79,7 @@ class CustomiseDialog(QDialog):
         self._save = save
         self.system_prompt = QPlainTextEdit()
         self.spins: dict[str, Spin] = {}
-        self.context_size = DoublingSpin()
+        self.context_size = ContextSpin(CONTEXT_BOUNDS)
         self.error = QLabel()
         self.trained_context = QLabel()  # filled in once the model's header is read
         self.context_warning = QLabel()

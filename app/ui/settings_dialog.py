@@ -40,6 +40,7 @@ from app.core.settings import (
     save_settings,
 )
 from app.ui.access import buddy, named
+from app.ui.context_spin import ContextSpin
 
 THEMES = (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark"))
 GPU_CHOICES = (
@@ -48,25 +49,6 @@ GPU_CHOICES = (
     ("max", "Maximum (every layer)"),
 )
 RESTART_NOTE = "Applies after Cadre restarts. Leave empty for the standard folder."
-
-
-class ContextSpin(QSpinBox):
-    """Context sizes step by doubling (256, 512 … 131072); 0 shows as the specialist's default."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setRange(0, CONTEXT_RANGE[1])
-        self.setSpecialValueText("Specialist's default")
-        self.setSuffix(" tokens")
-
-    def stepBy(self, steps: int) -> None:
-        value = self.value()
-        for _ in range(abs(steps)):
-            if steps > 0:
-                value = CONTEXT_RANGE[0] if value < CONTEXT_RANGE[0] else value * 2
-            else:
-                value = 0 if value <= CONTEXT_RANGE[0] else max(CONTEXT_RANGE[0], value // 2)
-        self.setValue(min(value, CONTEXT_RANGE[1]))
 
 
 def _error_label() -> QLabel:
@@ -109,7 +91,7 @@ class SettingsDialog(QDialog):
         self.theme = _combo(THEMES)
         self.threads = QSpinBox()
         self.gpu_offload = _combo(GPU_CHOICES)
-        self.context_size = ContextSpin()
+        self.context_size = ContextSpin(CONTEXT_RANGE, none_text="Specialist's default")
         self.ram_budget = QDoubleSpinBox()
         self.data_folder = QLineEdit()
         self.browse_button = QPushButton("&Browse…")
