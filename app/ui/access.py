@@ -8,12 +8,15 @@ asks Qt's accessibility interface, so it hears what assistive technology hears.
 
 from __future__ import annotations
 
+import itertools
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAccessible
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSpinBox,
     QComboBox,
+    QDialogButtonBox,
     QGroupBox,
     QLabel,
     QLineEdit,
@@ -44,6 +47,17 @@ def named(widget: QWidget, name: str, description: str = "") -> None:
     widget.setAccessibleName(name)
     if description:
         widget.setAccessibleDescription(description)
+
+
+def tab_as_shown(box: QDialogButtonBox) -> None:
+    """Tab visits a button box's buttons in the order the platform lays them out (Restore
+    Defaults at the left on Linux), not the order they were made in."""
+    layout = box.layout()
+    items = [layout.itemAt(i) for i in range(layout.count())] if layout is not None else []
+    widgets = (item.widget() for item in items if item is not None)
+    shown = [widget for widget in widgets if widget is not None]
+    for before, after in itertools.pairwise(shown):
+        QWidget.setTabOrder(before, after)
 
 
 def control(widget: QWidget) -> QWidget:

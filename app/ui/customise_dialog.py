@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.core.errors import CadreError
 from app.core.specialist_overrides import LABELS, Customisation
-from app.ui.access import buddy, mnemonic
+from app.ui.access import buddy, mnemonic, tab_as_shown
 from app.ui.context_spin import ContextSpin
 from specialists.loader import CONTEXT_BOUNDS, SAMPLING_BOUNDS, Sampling, SpecialistManifest
 
@@ -119,6 +119,7 @@ class CustomiseDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         restore = self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
         restore.clicked.connect(self.restore_defaults)
+        tab_as_shown(self.buttons)
 
     def _sampling_group(self) -> QGroupBox:
         """Two columns of spin boxes, each with its range and default in a tooltip."""

@@ -166,6 +166,7 @@ class DocumentsDialog(QDialog):
             table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
             table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
             table.verticalHeader().hide()
+            table.setTabKeyNavigation(False)  # Tab moves on; the arrows move between rows
             table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

@@ -39,7 +39,7 @@ from app.core.settings import (
     problem,
     save_settings,
 )
-from app.ui.access import buddy, named
+from app.ui.access import buddy, named, tab_as_shown
 from app.ui.context_spin import ContextSpin
 
 THEMES = (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark"))
@@ -198,6 +198,7 @@ class SettingsDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         restore = self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
         restore.clicked.connect(self.restore_defaults)
+        tab_as_shown(self.buttons)
         self.browse_button.clicked.connect(self._browse)
         self.api_enabled.toggled.connect(self.api_port.setEnabled)
         self.api_port.valueChanged.connect(self._show_address)
