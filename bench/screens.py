@@ -3,6 +3,8 @@ at: the chat (a stored conversation with Markdown, code, a routed reply and sour
 chat, the Resources dock, Specialists (the starter customised), Add a specialist, Customise a
 specialist, Documents and Settings.
 
+Focus pages show where the keyboard is after Tab presses (a link, a button, a field).
+
 Usage (a real X server renders fonts and styles as users see them):
     xvfb-run -a -s "-screen 0 1600x1000x24" python bench/screens.py [--out DIR]
 It prints the path of each PNG it writes.
@@ -151,6 +153,7 @@ def pages(theme: str, out: Path) -> None:
     window.extras.resources.show()
     chat_pages(window, service, theme, out)
     dialog_pages(window, service, theme, out)
+    focus_pages(window, service, theme, out)
     window.close()
     service.close()
 
@@ -223,6 +226,53 @@ def dialog_pages(window: ChatWindow, service: CadreService, theme: str, out: Pat
     settings.show()
     shoot(settings, out / f"settings-{theme}.png")
     settings.close()
+
+
+def focus_pages(window: ChatWindow, service: CadreService, theme: str, out: Path) -> None:
+    """Where the keyboard is, reached with Tab as a user would (Qt marks a button's focus only
+    after a key moved it): a reply's link, the Send button, fields and buttons in Settings."""
+    from PySide6.QtGui import QTextCursor
+    from PySide6.QtWidgets import QWidget
+
+    from app.ui.settings_dialog import SettingsDialog
+
+    window.open_conversation(_first(window))
+    window.activateWindow()
+    view = window.transcript
+    view.setFocus()
+    view.moveCursor(QTextCursor.MoveOperation.Start)
+    _tab(view, 2)  # Edit, then the routing chip
+    shoot(window, out / f"focus-link-{theme}.png")
+    window.input.setFocus()
+    _tab(window.input, 1)
+    shoot(window, out / f"focus-button-{theme}.png")
+    settings = SettingsDialog(service.settings, [], window, api_token="x" * 43)
+    settings.show()
+    settings.activateWindow()
+    wait_until(lambda: settings.focusWidget() is not None, 2000)
+    for presses, name in ((1, "combo"), (5, "field"), (1, "browse")):
+        focused = settings.focusWidget()
+        assert isinstance(focused, QWidget)
+        _tab(focused, presses)
+        shoot(settings, out / f"focus-{name}-{theme}.png")
+    settings.close()
+
+
+def _tab(widget: object, presses: int) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    for _ in range(presses):
+        target = QApplication.focusWidget() or widget
+        assert isinstance(target, QWidget)
+        QTest.keyClick(target, Qt.Key.Key_Tab)
+
+
+def _first(window: ChatWindow) -> str:
+    from PySide6.QtCore import Qt
+
+    return str(window.conversation_list.list.item(0).data(Qt.ItemDataRole.UserRole))
 
 
 def main() -> None:
