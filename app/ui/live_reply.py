@@ -45,11 +45,18 @@ def insert_html(cursor: Cursor, html: str) -> None:
     block's format (a heading's size, a paragraph's margins). So the fragment starts with a
     throwaway paragraph that merges into the end of the previous block, and its character is then
     removed: every real block keeps the format it would have had in one whole document."""
+    if cursor.position() == 0:
+        cursor.insertHtml(html.rstrip())  # a trailing newline would become a space
+        return
+    insert_joined(cursor, html)
+
+
+def insert_joined(cursor: Cursor, html: str) -> None:
+    """:func:`insert_html` at any end of a block, the first block's too: there the throwaway
+    paragraph stays behind, empty (the anchor a long conversation is inserted after, newest
+    first: see :mod:`app.ui.transcript_load`)."""
     html = html.rstrip()  # a fragment's trailing newline would become a space in its last block
     start = cursor.position()
-    if start == 0:
-        cursor.insertHtml(html)
-        return
     cursor.insertHtml(_JOINT + html)
     end = cursor.position()
     joint = Cursor(cursor.document())

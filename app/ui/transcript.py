@@ -5,7 +5,11 @@ The view keeps its content as a list of items (:mod:`app.ui.transcript_items`) a
 position where each one starts. Content only changes at the end, so re-rendering "from item i to the
 end" is enough for everything: a streaming reply (re-rendered whole on a ~40 ms timer, never per
 token), a finished turn getting its message ids, the last reply's Regenerate link moving on, and a
-theme switch (from the first item).
+theme switch (from the first item). The exception is a stored conversation being shown: its earlier
+messages arrive above the later ones (:mod:`app.ui.transcript_load`).
+
+(Over 400 lines: the view's item bookkeeping is one piece; the rendering, loading and link pieces
+live in their own modules.)
 """
 
 from __future__ import annotations
@@ -18,12 +22,10 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication, QPainter, QPaintEve
 from PySide6.QtGui import QTextCursor as Cursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
-from app.core.documents.grounding import Source
 from app.core.documents.passage import Citation
 from app.core.storage import StoredMessage
 from app.core.tasks import ReplyTidier
-from app.core.units import human_bytes
-from app.ui.live_reply import LiveRender, insert_html
+from app.ui.live_reply import LiveRender, insert_html, insert_joined
 from app.ui.markdown_html import DARK, LIGHT, Blocks, Colours, safe_link
 from app.ui.runner import JobRunner
 from app.ui.theme import is_dark
@@ -38,10 +40,26 @@ from app.ui.transcript_items import (
     item_html,
     reply_header,
     reply_header_html,
-    stored_items,
     user_header,
 )
-from app.ui.transcript_jobs import ReplyCheck, log_bug, log_warm_up_failure, warm_up_job
+from app.ui.transcript_jobs import (
+    ReplyCheck,
+    log_bug,
+    log_warm_up_failure,
+    warm_up_job,
+)
+from app.ui.transcript_load import (
+    Loader,
+    Loading,
+    conversation_items,
+    footer_for,
+    insert_above,
+    regenerable,
+    remove_anchor,
+    source_links,
+)
+
+__all__ = ["TranscriptView", "footer_for", "source_links"]
 
 FLUSH_INTERVAL_MS = 40
 WARM_UP_DELAY_MS = 500  # after start-up, not competing with it
@@ -59,6 +77,7 @@ class TranscriptView(QTextBrowser):
     action_requested = Signal(str, str)  # (action, message_id)
     source_requested = Signal(object)  # a Citation: one of the replies' sources was clicked
     reply_checked = Signal(int)  # a finished reply reads as its whole render: pieces repainted
+    conversation_shown = Signal()  # all of a stored conversation is in (see show_conversation)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,8 +98,10 @@ class TranscriptView(QTextBrowser):
         self._replies = 0
         self._painter = LiveRender(lambda n: "")
         self._checks: list[ReplyCheck] = []  # finished replies being rendered whole
+        self._load: Loading | None = None  # a stored conversation still arriving
         self._dark = self._is_dark()
         self._renders = JobRunner("transcript", max_threads=1, parent=self)
+        self._loader = Loader(self, self._renders, self._insert_earlier, self._finish_load)
         QTimer.singleShot(WARM_UP_DELAY_MS, self, self._warm_up)
 
     def _warm_up(self) -> None:
@@ -216,14 +237,46 @@ class TranscriptView(QTextBrowser):
         self, messages: Sequence[StoredMessage], speaker: Callable[[str], str]
     ) -> None:
         """Replace the transcript with a stored conversation, as it looked when it was live:
-        routing notes, replies named by ``speaker(specialist_id)``, sources and footers."""
+        routing notes, replies named by ``speaker(specialist_id)``, sources and footers. Its end
+        shows at once; the earlier messages of a long one arrive above it, rendered off the GUI
+        thread (:mod:`app.ui.transcript_load`), and ``conversation_shown`` says when all are in."""
         self.clear()
-        for message in messages:
-            name = speaker(message.specialist_id)
-            self._items += stored_items(message, name, footer_for(message), source_links(message))
-        self._render_from(0)
+        items = conversation_items(messages, speaker)
+        index = regenerable(items)
+        load = self._load = Loading(items, None if index is None else items[index])
+        colours = self._colours()
+        for item in reversed(items[len(items) - load.tail_length() :]):
+            load.rendered.append((item, item_html(item, colours, item is load.regenerate)))
+        self._insert_earlier(load)
+        if load.waiting:
+            self._loader.start(load, colours)
+        else:
+            self._finish_load(load)
+
+    def _insert_earlier(self, load: Loading, until: float | None = None) -> None:
+        """Insert the items rendered, each above those shown, until the time ``until``."""
+        with self._keeping_place():
+            inserted = insert_above(self.document(), load, until)
+        for item, size in inserted:
+            self._shift(0, size)
+            self._items.insert(0, item)
+            self._starts.insert(0, 0)  # the anchor's end
+        if self._turn_start is not None:
+            self._turn_start += len(inserted)
+
+    def _finish_load(self, load: Loading) -> None:
+        """All is in: the anchor goes, and the items after the first move up by its line."""
+        if self._items:  # load is self._load: a load moved on from is cancelled
+            with self._keeping_place():
+                remove_anchor(self.document())
+            self._shift(1, -1)
+        self._load = None
+        self.conversation_shown.emit()
 
     def clear(self) -> None:
+        if self._load is not None:
+            self._load.cancel()
+            self._load = None
         self._checks.clear()
         self._timer.stop()
         self._pending.clear()
@@ -245,15 +298,7 @@ class TranscriptView(QTextBrowser):
         self._render_from(start)
 
     def _regenerable(self) -> int | None:
-        """The index of the footer that offers Regenerate: the last reply's, when it is stored
-        and nothing has been asked since."""
-        for index in range(len(self._items) - 1, -1, -1):
-            item = self._items[index]
-            if isinstance(item, UserItem | ReplyItem):
-                return None
-            if isinstance(item, FooterItem) and item.reply is not None:
-                return index if item.reply.message_id else None
-        return None
+        return regenerable(self._items)
 
     def _render_from(self, index: int) -> None:
         """Replace items ``index``.. in the document (everything after them is theirs)."""
@@ -278,7 +323,8 @@ class TranscriptView(QTextBrowser):
                     self._painter.insert(cursor, item.markdown, colours)
                     item.code = self._painter.code
                 else:
-                    insert_html(cursor, item_html(item, colours, position == regenerate))
+                    insert = insert_joined if self._load is not None else insert_html
+                    insert(cursor, item_html(item, colours, position == regenerate))  # anchored
             cursor.endEditBlock()
 
     def _swap_header(self, index: int, header: str) -> None:
@@ -299,6 +345,15 @@ class TranscriptView(QTextBrowser):
         self._starts[index:] = [position + by for position in self._starts[index:]]
         if self._live is not None:
             self._painter.origin += by
+
+    @contextmanager
+    def _keeping_place(self) -> Iterator[None]:
+        """Keep what is in view in view while items are inserted above it (the end, if the end
+        was in view)."""
+        bar = self.verticalScrollBar()
+        from_bottom = bar.maximum() - bar.value()
+        yield
+        bar.setValue(bar.maximum() - from_bottom)
 
     @contextmanager
     def _following(self) -> Iterator[None]:
@@ -334,6 +389,11 @@ class TranscriptView(QTextBrowser):
         if event.type() == QEvent.Type.PaletteChange and self._dark != self._is_dark():
             self._dark = self._is_dark()
             self._render_from(0)
+            load = self._load
+            if load is not None:  # what is still to come, in the new colours
+                load.cancel()
+                self._load = Loading(load.waiting, load.regenerate)
+                self._loader.start(self._load, self._colours())
 
     # -- links ----------------------------------------------------------------------------------
 
@@ -371,29 +431,3 @@ class TranscriptView(QTextBrowser):
         """The files the replies cite: only these open from a link."""
         footers = (item for item in self._items if isinstance(item, FooterItem))
         return {QUrl(link).toLocalFile() for footer in footers for _, link in footer.sources}
-
-
-def footer_for(message: StoredMessage) -> str:
-    if message.finish_reason == "no_sources":
-        return ""  # answered without the model: the reply itself says nothing matched
-    t = message.timings
-    return (
-        f"{t.completion_tokens} tokens · {t.decode_tokens_per_s:.1f} tokens/s · "
-        f"first token {t.ttft_ms / 1000:.2f} s"
-        + (f" · peak {human_bytes(t.peak_memory_bytes)}" if t.peak_memory_bytes else "")
-        + (" · stopped" if message.finish_reason == "cancelled" else "")
-    )
-
-
-def source_links(message: StoredMessage) -> list[tuple[str, str]]:
-    """(label, link) of each document excerpt the reply was given: "[1] lease.pdf, p. 3" and the
-    file's URL with the citation (place and fingerprint) in its fragment."""
-    links = []
-    for stored in message.sources:
-        citation = Citation.from_stored(stored)
-        place = str(stored.get("place", "")) or citation.place()
-        label = Source(int(stored.get("number", 0)), citation.path, place, "", 0.0).label()
-        url = QUrl.fromLocalFile(citation.path)
-        url.setFragment(citation.as_query())
-        links.append((label, url.toString(QUrl.ComponentFormattingOption.FullyEncoded)))
-    return links

@@ -1,4 +1,5 @@
-"""The transcript's work off the GUI thread, on its one-thread pool: warming the renderer up, and
+"""The transcript's work off the GUI thread, on its one-thread pool: warming the renderer up,
+rendering the earlier messages of a stored conversation (:mod:`app.ui.transcript_load`), and
 rendering a finished reply whole.
 
 That render is the check at the end of a streamed reply: the text its painter painted, rendered
@@ -9,14 +10,15 @@ whole, so that the pieces streaming painted otherwise are repainted (see
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+import time
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
 from app.core.tasks import CancelToken
 from app.ui.live_reply import LiveRender, Stretch
 from app.ui.markdown_html import Blocks, Colours, render_blocks, warm_up
 from app.ui.runner import JobFactory
-from app.ui.transcript_items import ReplyItem
+from app.ui.transcript_items import Item, ReplyItem, item_html
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,33 @@ class ReplyCheck:
             return render_blocks(markdown, colours, copy_href)
 
         return render
+
+
+def render_job(
+    items: Sequence[Item], colours: Colours, regenerate: Item | None, seconds: float
+) -> JobFactory:
+    """Renders ``items`` newest first for about ``seconds`` (one item at least); returns the
+    ``(item, html)`` rendered. Pure Python, for a worker thread. (A reply's rendering keeps its
+    code blocks for their Copy links.)"""
+    items = list(items)
+
+    def render(token: CancelToken) -> Generator[None, None, list[tuple[Item, str]]]:
+        yield from ()
+        rendered: list[tuple[Item, str]] = []
+        until = time.perf_counter() + seconds
+        for item in reversed(items):
+            token.raise_if_cancelled()
+            rendered.append((item, item_html(item, colours, item is regenerate)))
+            if time.perf_counter() > until:
+                break
+        return rendered
+
+    return render
+
+
+def log_load_failure(exc: BaseException) -> None:
+    """Rendering a stored message failed: a bug, logged; the messages after it stay shown."""
+    log.error("rendering a stored conversation failed", exc_info=exc)
 
 
 def log_bug(exc: BaseException) -> None:
