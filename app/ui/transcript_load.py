@@ -39,7 +39,7 @@ from app.ui.runner import JobRunner, RunningJob
 from app.ui.transcript_items import FooterItem, Item, ReplyItem, UserItem, stored_items
 from app.ui.transcript_jobs import log_load_failure, render_job
 
-TAIL_CHARS = 3000  # text shown at once: a screenful or more (~30 ms to render and insert)
+TAIL_CHARS = 1500  # text shown at once: a screenful (~15 ms to render and insert)
 SLICE_MS = 6.0  # inserting in one turn of the event loop (Qt's layout after it takes as long)
 RENDER_MS = 100.0  # rendering a batch off the GUI thread (a reply with code takes ~20 ms)
 
