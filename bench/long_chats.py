@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -239,12 +240,7 @@ def scroll(app: Any, window: Any) -> tuple[float, float, int]:
     return times[len(times) // 2], times[-1], len(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--conversations", type=int, default=2000)
-    parser.add_argument("--messages", type=int, default=400)
-    args = parser.parse_args()
-    os.environ["CADRE_HOME"] = tempfile.mkdtemp(prefix="cadre-bench-long-")
+def measure(args: argparse.Namespace) -> None:
     from app.core.service import CadreService
     from app.ui.app import _application
 
@@ -289,6 +285,19 @@ def main() -> None:
     )
     window.close()
     service.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conversations", type=int, default=2000)
+    parser.add_argument("--messages", type=int, default=400)
+    args = parser.parse_args()
+    home = tempfile.mkdtemp(prefix="cadre-bench-long-")
+    os.environ["CADRE_HOME"] = home
+    try:
+        measure(args)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)  # ~250 MB
 
 
 if __name__ == "__main__":

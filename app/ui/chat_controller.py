@@ -144,8 +144,7 @@ class ChatController(QObject):
         """A message of the current conversation (for a menu or an edit), or None."""
         if self._conversation_id is None:
             return None
-        messages = self._service.conversations.messages(self._conversation_id)
-        return next((m for m in messages if m.id == message_id), None)
+        return self._service.conversations.message(self._conversation_id, message_id)
 
     def is_last_reply(self, message_id: str) -> bool:
         """Only the conversation's last reply can be written again."""

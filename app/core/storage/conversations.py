@@ -97,10 +97,17 @@ class ConversationStore:
             row = self._db.table("conversations").get(conversation_id)
         return Conversation(**row)
 
-    def recent(self, limit: int = 200) -> list[Conversation]:
+    def recent(self, limit: int = 200, after: Conversation | None = None) -> list[Conversation]:
+        """The most recently updated conversations, newest first; with ``after``, the page that
+        follows it (a list pages in older ones as it is scrolled; ties are broken by id)."""
+        where, args = None, []
+        if after is not None:
+            where, args = "(updated_at, id) < (?, ?)", [after.updated_at, after.id]
         with self._lock:
             rows = list(
-                self._db.table("conversations").rows_where(order_by="updated_at desc", limit=limit)
+                self._db.table("conversations").rows_where(
+                    where, args, order_by="updated_at desc, id desc", limit=limit
+                )
             )
         return [Conversation(**row) for row in rows]
 
@@ -112,6 +119,16 @@ class ConversationStore:
                 )
             )
         return [_message_from_row(row) for row in rows]
+
+    def message(self, conversation_id: str, message_id: str) -> StoredMessage | None:
+        """One message of a conversation (None: not one of its messages)."""
+        with self._lock:
+            rows = list(
+                self._db.table("messages").rows_where(
+                    "id = ? and conversation_id = ?", [message_id, conversation_id]
+                )
+            )
+        return _message_from_row(rows[0]) if rows else None
 
     def add_message(
         self,
