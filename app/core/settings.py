@@ -20,12 +20,10 @@ What happens to the file (``DataPaths.settings``, ``<config>/settings.json``):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from app import API_PORT
+from app.core.atomic import write_json_atomically
 from app.core.errors import CadreError
 from app.core.hardware import physical_cores
 
@@ -330,30 +329,6 @@ def _kept_extras(path: Path, overwrite_newer: bool) -> dict[str, Any]:
         return {}
     data = migrate(raw, version)
     return {key: data[key] for key in sorted(data) if key not in FIELD_NAMES}
-
-
-def write_json_atomically(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write to a temporary file beside ``path``, fsync it, then rename it over ``path``: a crash
-    leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(payload, stream, indent=2, ensure_ascii=False)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    if os.name == "posix":  # make the rename itself durable
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
 
 
 def save_settings(path: Path, settings: Settings, *, overwrite_newer: bool = False) -> None:

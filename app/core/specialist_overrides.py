@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from app.core.atomic import write_text_atomically
 from app.core.errors import CadreError
 from app.core.safe_names import check_inside, check_specialist_id, refuse_links
 from specialists.loader import (
@@ -153,17 +154,11 @@ class OverrideStore:
             return None
         target = self.path(base.id)
         self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(target.name + ".tmp")
         check_inside(self.folder, target)
-        refuse_links(target, temporary)
+        refuse_links(target)
         try:
-            with temporary.open("w", encoding="utf-8") as handle:
-                handle.write(override_text(table))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
+            write_text_atomically(target, override_text(table))
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
             raise CadreError(
                 f"Your changes to {base.name} cannot be saved: {exc.strerror or exc}",
                 hint=f"Check that {self.folder} can be written to.",

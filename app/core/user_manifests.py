@@ -8,11 +8,11 @@ before it is written, and written under a temporary name then renamed.
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.atomic import write_text_atomically
 from app.core.errors import CadreError
 from app.core.gguf_header import GGUFHeader
 from app.core.safe_names import check_specialist_id
@@ -95,8 +95,5 @@ def write_manifest(folder: Path, specialist_id: str, text: str) -> Path:
         manifest_from_dict(tomllib.loads(text), target.name, origin=target)
     except (ManifestError, tomllib.TOMLDecodeError) as exc:
         raise CadreError(f"The specialist '{specialist_id}' cannot be saved: {exc}") from exc
-    folder.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, target)
+    write_text_atomically(target, text)
     return target
