@@ -363,8 +363,8 @@ class ChatWindow(QMainWindow):
         self.collections.setEnabled(not busy)
 
     def _on_reply_finished(self, message: StoredMessage | None) -> None:
-        self.conversation_list.refresh()  # a new conversation, a new title, a newer date
         self.conversation_list.select(self.controller.conversation_id)
+        self.conversation_list.touched(self.controller.conversation_id)  # a title, a newer date
         if message is None:
             self._show_stopped()
             return
@@ -386,6 +386,7 @@ class ChatWindow(QMainWindow):
             self.transcript.end_reply("Stopped.")
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.conversation_list.shutdown()
         self.document_ops.shutdown()
         self.model_ops.shutdown()
         self.controller.shutdown()

@@ -1,5 +1,10 @@
 """The chat window's sidebar: recent conversations, full-text search over every message (Ctrl+K),
-and rename, delete, export and import. The prompts are small methods that tests replace."""
+and rename, delete, export and import. The prompts are small methods that tests replace.
+
+The list holds a page of conversations at a time (:data:`PAGE`) and reads the next when it is
+scrolled to its end, so thousands of them cost nothing until they are looked at. A search runs on
+its own thread (a word found in every message takes tens of milliseconds); only the results of the
+latest query are shown: a newer query, or a cleared box, makes those under way out of date."""
 
 from __future__ import annotations
 
@@ -26,24 +31,34 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import CadreError
-from app.core.storage import ConversationStore
+from app.core.storage import Conversation, ConversationStore, SearchResult
 from app.core.storage.archive import read_document
+from app.core.tasks import CancelToken, Job, Progress
 from app.ui.access import named
-from app.ui.errors import show_known_error
+from app.ui.errors import show_bug, show_known_error
+from app.ui.runner import JobRunner
 
 SEARCH_DELAY_MS = 150  # search once the user pauses, not on every key
+PAGE = 200  # conversations read at a time: the next page when the list is scrolled to its end
 _ID_ROLE = Qt.ItemDataRole.UserRole
 
 
 class ConversationList(QWidget):
     opened = Signal(str)  # conversation id: show it and continue it
     deleted = Signal(str)  # conversation id
+    listed = Signal()  # the list was filled again: the latest conversations, or search results
 
     def __init__(self, store: ConversationStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._store = store
         self._current: str | None = None
         self._locked: str | None = None  # being answered now: not to be deleted
+        self._recent = False  # the list shows recent conversations (not search results)
+        self._oldest: Conversation | None = None  # the last listed: the next page follows it
+        self._more = False  # there may be older conversations than those listed
+        self._query = 0  # the latest search's number: the results of an earlier one are dropped
+        self._open_when_listed = False  # Enter in the search box: open the first result
+        self._searches = JobRunner("search", max_threads=1, parent=self)
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Search all messages (Ctrl+K)")
         self.search_box.setClearButtonEnabled(True)
@@ -71,6 +86,7 @@ class ConversationList(QWidget):
         self.search_box.textChanged.connect(lambda _text: self._search_timer.start())
         self.search_box.returnPressed.connect(self._open_first)
         self._search_timer.timeout.connect(self.refresh)
+        self.list.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.list.itemClicked.connect(self._on_item_clicked)
         self.list.itemActivated.connect(self._on_item_clicked)
         self.list.customContextMenuRequested.connect(self._show_menu)
@@ -90,24 +106,97 @@ class ConversationList(QWidget):
         self.search_box.selectAll()
 
     def refresh(self) -> None:
-        """Recent conversations, or the messages matching the search box's words."""
+        """The latest conversations (a page), or the messages matching the search box's words:
+        those are listed when the search, on its thread, has found them."""
         self._search_timer.stop()
-        self.list.clear()
+        self._query += 1  # whatever search is under way is out of date
+        self._searches.cancel_all()
         if self.searching:
-            for result in self._store.search(self.search_box.text()):
-                title = result.title or "Untitled"
-                self._add_item(f"{title}\n{result.snippet}", result.conversation_id)
+            self._search(self._query, self.search_box.text())
+            return
+        self._recent = False  # clearing scrolls to the top: no page is to follow the old ones
+        self.list.clear()
+        self._recent, self._oldest, self._more = True, None, True
+        self._add_page()
+        self._listed()
+
+    def _add_page(self) -> None:
+        """The next page of older conversations, below those listed."""
+        page = self._store.recent(PAGE, after=self._oldest)
+        self._more = len(page) == PAGE
+        for conversation in page:
+            self.list.addItem(_recent_item(conversation))
+        if page:
+            self._oldest = page[-1]
+        if self._current is not None and self.list.currentItem() is None:
+            self.select(self._current)  # the conversation shown was further down
+
+    def _on_scrolled(self, value: int) -> None:
+        bar = self.list.verticalScrollBar()
+        if self._recent and self._more and value >= bar.maximum() - bar.pageStep() // 2:
+            self._add_page()
+
+    def _search(self, number: int, query: str) -> None:
+        store = self._store
+
+        def job(token: CancelToken) -> Job[list[SearchResult]]:
+            yield Progress("Searching…")
+            token.raise_if_cancelled()  # a newer query came before this one started
+            return store.search(query)
+
+        self._searches.start(
+            job,
+            succeeded=lambda results: self._found(number, results),
+            failed=lambda exc: self._search_failed(number, exc),
+        )
+
+    def _found(self, number: int, results: list[SearchResult]) -> None:
+        if number != self._query:
+            return  # out of date: a newer query, or the box was cleared
+        self._recent = False
+        self.list.clear()
+        for result in results:
+            title = result.title or "Untitled"
+            self.list.addItem(_item(f"{title}\n{result.snippet}", result.conversation_id))
+        self._listed()
+
+    def _search_failed(self, number: int, exc: BaseException) -> None:
+        if number != self._query:
+            return
+        if isinstance(exc, CadreError):
+            self.show_error(exc)
         else:
-            for conversation in self._store.recent():
-                title = conversation.title or "Untitled"
-                self._add_item(f"{title}\n{_local_date(conversation.updated_at)}", conversation.id)
+            show_bug(self, exc)
+
+    def _listed(self) -> None:
+        self.select(self._current)
+        if self._open_when_listed and self.list.count():
+            self._on_item_clicked(self.list.item(0))
+        self._open_when_listed = False
+        self.listed.emit()
+
+    def touched(self, conversation_id: str | None) -> None:
+        """A conversation was written to (or made): it goes to the top of the recent list, with
+        its title and date; search results are found again."""
+        if not self._recent or self.searching or conversation_id is None:
+            self.refresh()
+            return
+        self._take(conversation_id)
+        self.list.insertItem(0, _recent_item(self._store.get(conversation_id)))
         self.select(self._current)
 
-    def _add_item(self, text: str, conversation_id: str) -> None:
-        item = QListWidgetItem(text)
-        item.setData(_ID_ROLE, conversation_id)
-        item.setToolTip(text)
-        self.list.addItem(item)
+    def _take(self, conversation_id: str) -> int | None:
+        """Remove the conversation's row from the list; the row it was on."""
+        for row in range(self.list.count()):
+            if self.list.item(row).data(_ID_ROLE) == conversation_id:
+                self.list.takeItem(row)
+                return row
+        return None
+
+    def shutdown(self) -> None:
+        self._query += 1
+        self._searches.cancel_all()
+        self._searches.wait()
 
     def select(self, conversation_id: str | None) -> None:
         """Mark the conversation shown in the chat (``None``: a new, unsaved one)."""
@@ -132,9 +221,8 @@ class ConversationList(QWidget):
             action(str(item.data(_ID_ROLE)))
 
     def _open_first(self) -> None:
+        self._open_when_listed = True
         self.refresh()
-        if self.list.count():
-            self._on_item_clicked(self.list.item(0))
 
     def context_menu(self, conversation_id: str) -> QMenu:
         menu = QMenu(self)
@@ -158,7 +246,13 @@ class ConversationList(QWidget):
         title = self.ask_title(self._store.get(conversation_id).title)
         if title is not None and title.strip():
             self._store.rename(conversation_id, title)
-            self.refresh()
+            if not self._recent:
+                self.refresh()  # search results: found again
+                return
+            row = self._take(conversation_id)
+            if row is not None:
+                self.list.insertItem(row, _recent_item(self._store.get(conversation_id)))
+                self.select(self._current)
 
     def delete(self, conversation_id: str) -> None:
         if conversation_id == self._locked:
@@ -170,7 +264,11 @@ class ConversationList(QWidget):
             self._store.delete(conversation_id)
             if conversation_id == self._current:
                 self._current = None
-            self.refresh()
+            if self._recent:
+                self._take(conversation_id)
+                self.select(self._current)
+            else:
+                self.refresh()  # search results: found again
             self.deleted.emit(conversation_id)
 
     def export_markdown(self, conversation_id: str) -> None:
@@ -230,6 +328,18 @@ class ConversationList(QWidget):
 
     def show_error(self, exc: CadreError) -> None:
         show_known_error(self, exc)
+
+
+def _item(text: str, conversation_id: str) -> QListWidgetItem:
+    item = QListWidgetItem(text)
+    item.setData(_ID_ROLE, conversation_id)
+    item.setToolTip(text)
+    return item
+
+
+def _recent_item(conversation: Conversation) -> QListWidgetItem:
+    title = conversation.title or "Untitled"
+    return _item(f"{title}\n{_local_date(conversation.updated_at)}", conversation.id)
 
 
 def _local_date(stamp: str) -> str:
