@@ -9,6 +9,8 @@ QTimer on the GUI thread (as bench/gui.py):
 - the long conversation opened from the sidebar: when its end (the latest reply) is on screen,
   when all of it is, and the worst GUI-thread stall meanwhile;
 - Ctrl+K search typed a key at a time: from the last key to the results listed, and the worst stall;
+  then a search for a word in every message (the most to rank): until listed, and the worst stall;
+- the sidebar scrolled to its end until every conversation is listed (a page read at each end);
 - scrolling the long conversation from its end to its top a page at a time (each page painted);
 - the process's resident memory, before the window, with it, and with the long conversation shown.
 
@@ -217,6 +219,39 @@ def search(app: Any, window: Any, beat: Heartbeat) -> tuple[float, str, int]:
     return latency, beat.stop(), found
 
 
+def search_now(app: Any, window: Any, beat: Heartbeat, word: str) -> tuple[float, str]:
+    """Search for ``word`` at once (no typing pause): ms until its results are listed, and the
+    worst GUI-thread stall meanwhile."""
+    sidebar = window.conversation_list
+    listed: list[float] = []
+    sidebar.listed.connect(lambda: listed.append(time.perf_counter()))
+    sidebar.search_box.setText(word)
+    beat.start()
+    started = time.perf_counter()
+    sidebar.refresh()
+    wait_until(app, lambda: bool(listed))
+    _spin(app, 0.1)
+    sidebar.listed.disconnect()
+    return (listed[0] - started) * 1000, beat.stop()
+
+
+def scroll_list(app: Any, window: Any) -> tuple[int, float, int]:
+    """The sidebar scrolled to its end again and again, until nothing more comes: (pages read,
+    the worst scroll in ms, conversations listed)."""
+    sidebar = window.conversation_list
+    sidebar.search_box.clear()
+    sidebar.refresh()
+    listing = sidebar.list
+    times, count = [], 0
+    while listing.count() != count:
+        count = listing.count()
+        started = time.perf_counter()
+        listing.scrollToBottom()
+        app.processEvents()
+        times.append((time.perf_counter() - started) * 1000)
+    return len(times) - 1, max(times), count
+
+
 def _spin(app: Any, seconds: float) -> None:
     until = time.perf_counter() + seconds
     while time.perf_counter() < until:
@@ -273,12 +308,10 @@ def measure(args: argparse.Namespace) -> None:
     print(f"search ({SEARCHED!r}, typed): results {latency:.0f} ms after the last key, {found}")
     print(f"  while typing: {stall}")
     for word in ("the", "t"):  # words in every message: the most the search has to rank
-        window.conversation_list.search_box.setText(word)
-        started = time.perf_counter()
-        window.conversation_list.refresh()
-        print(
-            f"  search for {word!r} on the GUI thread: {(time.perf_counter() - started) * 1000:.0f} ms"
-        )
+        latency, stall = search_now(app, window, beat, word)
+        print(f"  search for {word!r}: listed in {latency:.0f} ms; {stall}")
+    pages, worst_page, listed = scroll_list(app, window)
+    print(f"conversation list: {listed} listed after {pages} pages in, worst {worst_page:.1f} ms")
     print(
         f"memory (RSS): {before:.0f} MB before the window, {with_window:.0f} MB with it, "
         f"{shown:.0f} MB with the long conversation shown"

@@ -29,3 +29,14 @@ def test_one_message_by_id_within_its_conversation(tmp_path: Path) -> None:
     assert store.message(first.id, added[3].id) == added[3]
     assert store.message(other.id, added[3].id) is None  # not one of its messages
     assert store.message(first.id, "no-such-id") is None
+
+
+def test_the_latest_messages_then_those_before_them(tmp_path: Path) -> None:
+    store = ConversationStore(open_database(tmp_path / "cadre.db"))
+    conversation = store.create("tiny")
+    added = [store.add_message(conversation.id, "user", f"Q{n}", "tiny") for n in range(7)]
+    latest = store.messages(conversation.id, last=3)
+    assert latest == added[4:]
+    assert store.messages(conversation.id, before=latest[0].position) == added[:4]
+    assert store.messages(conversation.id, before=2, last=5) == added[:2]
+    assert store.messages(conversation.id) == added

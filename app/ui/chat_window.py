@@ -39,6 +39,8 @@ from app.ui.theme import ThemeManager
 from app.ui.transcript import TranscriptView, footer_for, source_links
 from app.ui.window_extras import WindowExtras
 
+OPEN_LATEST = 12  # messages read when a conversation opens (its end); the rest in the background
+
 
 class _EnterSends(QObject):
     """Enter sends, Shift+Enter inserts a newline."""
@@ -345,8 +347,14 @@ class ChatWindow(QMainWindow):
         self.cancel_edit()
         conversation = self._service.conversations.get(conversation_id)
         self.collections.setCurrentIndex(max(0, self.collections.findData(conversation.collection)))
-        messages = self._service.conversations.messages(conversation_id)
-        self.transcript.show_conversation(messages, self._speaker)
+        store = self._service.conversations
+        latest = store.messages(conversation_id, last=OPEN_LATEST)
+        start = latest[0].position if len(latest) == OPEN_LATEST else None  # more before it?
+        self.transcript.show_conversation(
+            latest,
+            self._speaker,
+            None if start is None else lambda: store.messages(conversation_id, before=start),
+        )
         self.conversation_list.select(conversation_id)
 
     def _speaker(self, specialist_id: str) -> str:

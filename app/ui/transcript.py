@@ -234,21 +234,27 @@ class TranscriptView(QTextBrowser):
     # -- whole conversations --------------------------------------------------------------------
 
     def show_conversation(
-        self, messages: Sequence[StoredMessage], speaker: Callable[[str], str]
+        self,
+        messages: Sequence[StoredMessage],
+        speaker: Callable[[str], str],
+        earlier: Callable[[], Sequence[StoredMessage]] | None = None,
     ) -> None:
         """Replace the transcript with a stored conversation, as it looked when it was live:
         routing notes, replies named by ``speaker(specialist_id)``, sources and footers. Its end
         shows at once; the earlier messages of a long one arrive above it, rendered off the GUI
-        thread (:mod:`app.ui.transcript_load`), and ``conversation_shown`` says when all are in."""
+        thread (:mod:`app.ui.transcript_load`), and ``conversation_shown`` says when all are in.
+        ``messages`` may be the latest only: ``earlier()`` (on a worker thread) reads the rest."""
         self.clear()
         items = conversation_items(messages, speaker)
-        index = regenerable(items)
+        index = regenerable(items)  # the same as over all: the last message decides
         load = self._load = Loading(items, None if index is None else items[index])
+        if earlier is not None:
+            load.earlier = lambda: conversation_items(earlier(), speaker)
         colours = self._colours()
         for item in reversed(items[len(items) - load.tail_length() :]):
             load.rendered.append((item, item_html(item, colours, item is load.regenerate)))
         self._insert_earlier(load)
-        if load.waiting:
+        if load.waiting or load.earlier is not None:
             self._loader.start(load, colours)
         else:
             self._finish_load(load)
@@ -392,7 +398,7 @@ class TranscriptView(QTextBrowser):
             load = self._load
             if load is not None:  # what is still to come, in the new colours
                 load.cancel()
-                self._load = Loading(load.waiting, load.regenerate)
+                self._load = Loading(load.waiting, load.regenerate, earlier=load.earlier)
                 self._loader.start(self._load, self._colours())
 
     # -- links ----------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ GUI thread inserts it, then the worker renders the next. A worker rendering Pyth
 thread inserts would hold the GIL against it, each of its many Qt calls waiting for its turn
 (measured: 100-400 ms stalls).
 
+A long conversation's earlier messages are also read from the database off the GUI thread
+(``Loading.earlier``, once those given have been inserted): the window reads only its latest.
+
 Everything is inserted after an empty first block, the anchor (:func:`insert_joined` at the
 document's start); when all is in, the anchor goes and the first message's header takes its place,
 in its own format: the document then reads exactly as one whole render would.
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QTimer, QUrl
@@ -32,6 +35,7 @@ from PySide6.QtGui import QTextDocument
 from app.core.documents.grounding import Source
 from app.core.documents.passage import Citation
 from app.core.storage import StoredMessage
+from app.core.tasks import CancelToken
 from app.core.units import human_bytes
 from app.ui.live_reply import insert_joined
 from app.ui.markdown_html import Colours
@@ -51,6 +55,7 @@ class Loading:
 
     waiting: list[Item]
     regenerate: Item | None  # the footer that offers Regenerate, wherever it is
+    earlier: Callable[[], list[Item]] | None = None  # reads the items before ``waiting``'s
     rendered: deque[tuple[Item, str]] = field(default_factory=deque)
     job: RunningJob | None = None
     cancelled: bool = False  # the view moved on: nothing more of it is inserted
@@ -86,11 +91,35 @@ class Loader:
         self._insert, self._finish = insert, finish
 
     def start(self, load: Loading, colours: Colours) -> None:
+        if not load.waiting and load.earlier is not None:
+            self._fetch(load, load.earlier, colours)
+            return
         load.job = self._renders.start(
             render_job(load.waiting, colours, load.regenerate, RENDER_MS / 1000),
             succeeded=lambda rendered: self._rendered(load, rendered, colours),
             failed=lambda exc: self._failed(load, exc),
         )
+
+    def _fetch(self, load: Loading, earlier: Callable[[], list[Item]], colours: Colours) -> None:
+        def fetch(token: CancelToken) -> Generator[None, None, list[Item]]:
+            yield from ()
+            return earlier()
+
+        load.job = self._renders.start(
+            fetch,
+            succeeded=lambda items: self._fetched(load, items, colours),
+            failed=lambda exc: self._failed(load, exc),
+        )
+
+    def _fetched(self, load: Loading, items: list[Item], colours: Colours) -> None:
+        if load.cancelled:
+            return
+        load.earlier = None
+        load.waiting[:0] = items
+        if load.waiting:
+            self.start(load, colours)
+        else:
+            self._finish(load)
 
     def _rendered(self, load: Loading, rendered: list[tuple[Item, str]], colours: Colours) -> None:
         if not load.cancelled:
@@ -105,7 +134,7 @@ class Loader:
         if load.cancelled:
             return
         self._insert(load, time.perf_counter() + SLICE_MS / 1000)
-        if not load.waiting:
+        if not load.waiting and load.earlier is None:
             self._finish(load)
         elif load.rendered:
             self._next_slice(load, colours)
@@ -116,6 +145,7 @@ class Loader:
         log_load_failure(exc)
         if not load.cancelled:
             load.waiting.clear()
+            load.earlier = None
             self._finish(load)
 
 

@@ -111,13 +111,22 @@ class ConversationStore:
             )
         return [Conversation(**row) for row in rows]
 
-    def messages(self, conversation_id: str) -> list[StoredMessage]:
+    def messages(
+        self, conversation_id: str, *, before: int | None = None, last: int | None = None
+    ) -> list[StoredMessage]:
+        """The conversation's messages in order: those before position ``before`` (all: None),
+        the ``last`` of them only when given (a long conversation opens with its latest)."""
+        where, args = "conversation_id = ?", [conversation_id]
+        if before is not None:
+            where += " and position < ?"
+            args.append(str(before))  # SQLite compares it as the integer column's type
+        order = "position" if last is None else "position desc"
         with self._lock:
             rows = list(
-                self._db.table("messages").rows_where(
-                    "conversation_id = ?", [conversation_id], order_by="position"
-                )
+                self._db.table("messages").rows_where(where, args, order_by=order, limit=last)
             )
+        if last is not None:
+            rows.reverse()
         return [_message_from_row(row) for row in rows]
 
     def message(self, conversation_id: str, message_id: str) -> StoredMessage | None:
