@@ -39,7 +39,7 @@ from app.ui.errors import show_bug, show_known_error
 from app.ui.runner import JobRunner
 
 SEARCH_DELAY_MS = 150  # search once the user pauses, not on every key
-PAGE = 200  # conversations read at a time: the next page when the list is scrolled to its end
+PAGE = 100  # conversations read at a time (~25 ms with layout); more at the list's end
 _ID_ROLE = Qt.ItemDataRole.UserRole
 
 
