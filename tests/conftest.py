@@ -217,3 +217,13 @@ def routing_ready(paths: DataPaths, warm_cache: Path) -> Path:
     """This test's data folder holds the session's example vectors: no re-encoding."""
     shutil.copytree(warm_cache, paths.cache / "routing", dirs_exist_ok=True)
     return paths.cache / "routing"
+
+
+@pytest.fixture
+def window_service(
+    tiny_specialist: str, embedder: Embedder, routing_ready: Path
+) -> Iterator[CadreService]:
+    """A service for window tests: the tiny specialist installed, routing ready to answer."""
+    service = CadreService(embedder=embedder)
+    yield service
+    service.close()

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QListWidget
 from pytestqt.qtbot import QtBot
 
-from app.core.embedder import Embedder
 from app.core.service import CadreService
 from app.core.storage import ConversationStore, SearchResult
 from app.ui import conversation_list
@@ -188,15 +186,6 @@ def test_clearing_the_box_wins_over_a_search_under_way(
 
 def texts(sidebar: ConversationList) -> list[str]:
     return [sidebar.list.item(row).text() for row in range(sidebar.list.count())]
-
-
-@pytest.fixture
-def window_service(
-    tiny_specialist: str, embedder: Embedder, routing_ready: Path
-) -> Iterator[CadreService]:
-    service = CadreService(embedder=embedder)
-    yield service
-    service.close()
 
 
 def test_edit_and_the_chip_on_a_long_conversation(

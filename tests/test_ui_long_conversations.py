@@ -5,15 +5,12 @@ one render would; switching conversations or writing a reply meanwhile mixes not
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
-from app.core.embedder import Embedder
 from app.core.service import CadreService
 from app.core.storage import StoredMessage
 from app.core.storage.conversations import RouteRecord
@@ -159,15 +156,6 @@ def test_a_reply_written_while_it_loads_stays_at_the_end(
     assert text.count("Regenerate") == 1 and "Regenerate" in text.rstrip().splitlines()[-1]
     edit = view.document().find("Edit", text.index("And the last one?") - 12)
     assert edit.charFormat().anchorHref() == f"cadre:edit/{user.id}"
-
-
-@pytest.fixture
-def window_service(
-    tiny_specialist: str, embedder: Embedder, routing_ready: Path
-) -> Iterator[CadreService]:
-    service = CadreService(embedder=embedder)
-    yield service
-    service.close()
 
 
 def test_the_window_opens_a_long_conversation_and_search_finds_its_first_message(

@@ -21,7 +21,6 @@ from app.core.documents.grounding import ground
 from app.core.documents.passage import CONTEXT_LINES, Citation
 from app.core.documents.search import SearchHit
 from app.core.documents.store import StoredChunk
-from app.core.embedder import Embedder
 from app.core.service import CadreService
 from app.ui import reveal
 from app.ui.chat_window import ChatWindow
@@ -258,15 +257,6 @@ def test_the_highlight_follows_the_theme(
         background = block.blockFormat().background().color()
         assert (background.lightness() < 128) == (theme == "dark")
         assert abs(background.lightness() - text.lightness()) > 100  # the text stays readable
-
-
-@pytest.fixture
-def window_service(
-    tiny_specialist: str, embedder: Embedder, routing_ready: Path
-) -> Iterator[CadreService]:
-    service = CadreService(embedder=embedder)
-    yield service
-    service.close()
 
 
 def test_the_window_opens_its_one_viewer_from_a_source_link(
