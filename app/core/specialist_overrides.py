@@ -17,7 +17,6 @@ warning, so one bad file costs its customisation, never the catalog.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -31,6 +30,7 @@ from typing import Any
 from app.core.atomic import write_text_atomically
 from app.core.errors import CadreError
 from app.core.safe_names import check_inside, check_specialist_id, refuse_links
+from app.core.user_manifests import toml_string
 from specialists.loader import (
     OVERRIDE_SCHEMA_VERSION,
     ManifestError,
@@ -96,7 +96,7 @@ def override_text(table: Mapping[str, Any]) -> str:
         f"schema = {OVERRIDE_SCHEMA_VERSION}",
     ]
     if "system_prompt" in table:
-        lines.append(f"system_prompt = {_toml_string(table['system_prompt'])}")
+        lines.append(f"system_prompt = {toml_string(table['system_prompt'])}")
     if "context_size" in table:
         lines.append(f"context_size = {int(table['context_size'])}")
     sampling: Mapping[str, float] = table.get("sampling", {})
@@ -104,10 +104,6 @@ def override_text(table: Mapping[str, Any]) -> str:
         lines += ["", "[sampling]"]
         lines += [f"{key} = {value!r}" for key, value in sampling.items()]
     return "\n".join(lines) + "\n"
-
-
-def _toml_string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def toml_files_state(folder: Path) -> tuple[FileState, ...]:

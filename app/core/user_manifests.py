@@ -52,7 +52,7 @@ class NewSpecialist:
             )
 
 
-def _toml_string(value: str) -> str:
+def toml_string(value: str) -> str:
     """A TOML basic string (JSON's escapes are TOML's, except DEL, which TOML wants escaped)."""
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
@@ -69,13 +69,13 @@ def manifest_text(new: NewSpecialist, header: GGUFHeader, model: dict[str, str |
     lines = [
         "# Added by Cadre. You may edit this file; Cadre checks it on start.",
         f"schema = {SCHEMA_VERSION}",
-        f"id = {_toml_string(new.id)}",
-        f"name = {_toml_string(name)}",
-        f"domain = {_toml_string(new.domain)}",
-        f"description = {_toml_string(f'{name}, added from {origin}.')}",
-        f"system_prompt = {_toml_string(SYSTEM_PROMPTS[new.domain])}",
+        f"id = {toml_string(new.id)}",
+        f"name = {toml_string(name)}",
+        f"domain = {toml_string(new.domain)}",
+        f"description = {toml_string(f'{name}, added from {origin}.')}",
+        f"system_prompt = {toml_string(SYSTEM_PROMPTS[new.domain])}",
         f"context_size = {context_for(header)}",
-        f"license = {_toml_string(str(header.metadata.get('general.license') or 'unknown'))}",
+        f"license = {toml_string(str(header.metadata.get('general.license') or 'unknown'))}",
         "",
         "[sampling]",
         "",
@@ -83,7 +83,7 @@ def manifest_text(new: NewSpecialist, header: GGUFHeader, model: dict[str, str |
     ]
     for key, value in model.items():
         lines.append(
-            f"{key} = {value}" if isinstance(value, int) else f"{key} = {_toml_string(value)}"
+            f"{key} = {value}" if isinstance(value, int) else f"{key} = {toml_string(value)}"
         )
     return "\n".join(lines) + "\n"
 
