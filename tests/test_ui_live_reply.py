@@ -13,8 +13,8 @@ from pytestqt.qtbot import QtBot
 from app.core.service import CadreService
 from app.core.storage import StoredMessage
 from app.core.storage.conversations import RouteRecord
-from app.ui.theme import palette_for
 from app.ui.transcript import TranscriptView, footer_for
+from tests.ui_helpers import shown_transcript
 
 ROUTED = RouteRecord("tiny", "general", 0.9, "", "")  # no reason: no routing note to add
 REFERENCE_AT_END = (
@@ -35,16 +35,7 @@ SPEAKER = "Tiny"
 
 @pytest.fixture
 def view(qtbot: QtBot) -> Iterator[TranscriptView]:
-    yield _view(qtbot)
-
-
-def _view(qtbot: QtBot) -> TranscriptView:
-    transcript = TranscriptView()
-    transcript.setPalette(palette_for("light"))
-    transcript.resize(900, 700)
-    qtbot.addWidget(transcript)
-    transcript.show()
-    return transcript
+    yield shown_transcript(qtbot)
 
 
 def stored_turn(service: CadreService, reply: str) -> tuple[StoredMessage, StoredMessage]:
@@ -76,7 +67,7 @@ def live_turn(
 
 
 def reopened(qtbot: QtBot, messages: list[StoredMessage]) -> TranscriptView:
-    fresh = _view(qtbot)
+    fresh = shown_transcript(qtbot)
     fresh.show_conversation(messages, lambda specialist: SPEAKER)
     return fresh
 

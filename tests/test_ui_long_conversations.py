@@ -15,10 +15,9 @@ from app.core.service import CadreService
 from app.core.storage import StoredMessage
 from app.core.storage.conversations import RouteRecord
 from app.ui import transcript_load
-from app.ui.theme import palette_for
 from app.ui.transcript import TranscriptView
 from tests.test_ui_transcript import click_href
-from tests.ui_helpers import shown_window
+from tests.ui_helpers import shown_transcript, shown_window
 
 ROUTED = RouteRecord("tiny", "code", 0.82, "general", "code (82%)")
 TURNS = 30
@@ -46,19 +45,9 @@ def long_conversation(service: CadreService, turns: int = TURNS) -> list[StoredM
     return messages
 
 
-def new_view(qtbot: QtBot) -> TranscriptView:
-    view = TranscriptView()
-    view.setPalette(palette_for("light"))
-    view.resize(900, 700)
-    qtbot.addWidget(view)
-    view.show()
-    qtbot.waitExposed(view)
-    return view
-
-
 @pytest.fixture
 def view(qtbot: QtBot) -> TranscriptView:
-    return new_view(qtbot)
+    return shown_transcript(qtbot)
 
 
 def questions(view: TranscriptView) -> list[int]:
@@ -93,7 +82,7 @@ def test_it_reads_exactly_as_one_whole_render(
     with qtbot.waitSignal(view.conversation_shown, timeout=30_000):
         view.show_conversation(messages, lambda specialist: SPEAKER)
     monkeypatch.setattr(transcript_load, "TAIL_CHARS", 10**9)  # all of it at once
-    whole = new_view(qtbot)
+    whole = shown_transcript(qtbot)
     whole.show_conversation(messages, lambda specialist: SPEAKER)
     assert view.toHtml() == whole.toHtml()
 

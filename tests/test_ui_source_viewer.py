@@ -29,6 +29,7 @@ from app.ui.theme import palette_for
 from app.ui.transcript import TranscriptView
 from tests.doc_fixtures import write_drawing_pdf, write_pdf
 from tests.test_ui_transcript import Opened, anchors, click_href
+from tests.ui_helpers import shown_transcript
 
 LINE = "Line {n}: the tenant keeps the garden tidy and pays rent on day {n} of the month."
 
@@ -43,13 +44,7 @@ def opened() -> Iterator[Opened]:
 
 @pytest.fixture
 def view(qtbot: QtBot) -> Iterator[TranscriptView]:
-    transcript = TranscriptView()
-    transcript.setPalette(palette_for("light"))
-    transcript.resize(900, 500)
-    qtbot.addWidget(transcript)
-    transcript.show()
-    qtbot.waitExposed(transcript)
-    yield transcript
+    yield shown_transcript(qtbot, height=500)
 
 
 @pytest.fixture

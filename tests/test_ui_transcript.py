@@ -24,6 +24,7 @@ from app.core.storage.conversations import RouteRecord
 from app.ui.markdown_html import DARK, LIGHT, Colours
 from app.ui.theme import palette_for
 from app.ui.transcript import TranscriptView
+from tests.ui_helpers import shown_transcript
 
 CODE = 'def greet(name: str) -> str:\n    """Say hello."""\n\n    return f"hi {name}"'
 REPLY = f"""Use **bold** words.
@@ -49,13 +50,7 @@ PICKED = RouteRecord("tiny", "general", 1.0, "", "chosen by you (@tiny)", forced
 
 @pytest.fixture
 def view(qtbot: QtBot) -> Iterator[TranscriptView]:
-    transcript = TranscriptView()
-    transcript.setPalette(palette_for("light"))
-    transcript.resize(900, 700)
-    qtbot.addWidget(transcript)
-    transcript.show()
-    qtbot.waitExposed(transcript)
-    yield transcript
+    yield shown_transcript(qtbot)
 
 
 @pytest.fixture

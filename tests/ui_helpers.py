@@ -9,6 +9,8 @@ from pytestqt.qtbot import QtBot
 
 from app.core.service import CadreService
 from app.ui.chat_window import ChatWindow
+from app.ui.theme import palette_for
+from app.ui.transcript import TranscriptView
 
 
 @contextlib.contextmanager
@@ -21,3 +23,14 @@ def shown_window(qtbot: QtBot, service: CadreService) -> Iterator[ChatWindow]:
     yield window
     window.close()
     service.close()
+
+
+def shown_transcript(qtbot: QtBot, height: int = 700) -> TranscriptView:
+    """A transcript on its own, in the light theme, 900 pixels wide, shown and exposed."""
+    view = TranscriptView()
+    view.setPalette(palette_for("light"))
+    view.resize(900, height)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
